@@ -1,0 +1,35 @@
+# Every target does its own set-up, so `make demo` and `make test` work on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test install bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+# torch==2.13.0 first: it is a local CPU build; a bare `torch` could pull a multi-GB CUDA build.
+$(STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(PY) sample_data/make_samples.py --out sample_data
+	$(VENV)/bin/attnad detect sample_data/transactions_labelled.csv -c configs/tabular.yaml \
+		--set data.label_column=is_anomaly --set data.id_columns='[txn_id]' \
+		-o sample_data/out/detected.csv --summary-json sample_data/out/summary.json --seed 0
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+bench: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[bench]'
+	$(PY) benchmarks/accuracy.py
+
+clean:
+	rm -rf $(VENV) sample_data/out build *.egg-info

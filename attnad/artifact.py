@@ -1,0 +1,118 @@
+"""The model directory: `model.safetensors` (weights) + `attnad.json` (everything else).
+
+Loading never executes code from the directory: weights are read with safetensors, the rest is
+JSON. The JSON records a SHA-256 of the weights file, so a tampered or truncated directory is
+refused, and a format version, so a model from an incompatible attnad is refused with a message
+saying what to do. The directory is written beside the target and renamed into place.
+
+    write_artifact(path, meta, state_dict); meta, tensors = read_artifact(path)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from attnad import __version__
+from attnad.errors import ModelError, UserError
+
+FORMAT = "attnad-model"
+FORMAT_VERSION = 1
+WEIGHTS = "model.safetensors"
+META = "attnad.json"
+MAX_META_BYTES = 256 << 20
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def write_artifact(path: str | Path, meta: dict, state_dict: dict[str, torch.Tensor]) -> None:
+    target = Path(path)
+    if target.exists() and not target.is_dir():
+        raise UserError(f"{target}: exists and is not a directory; choose another -o")
+    if target.is_dir() and any(target.iterdir()) and not (target / META).exists():
+        raise UserError(f"{target}: directory is not empty and is not an attnad model; "
+                        "refusing to overwrite it")
+    parent = target.parent if str(target.parent) else Path(".")
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
+        save_file(tensors, str(tmp / WEIGHTS))
+        full = dict(meta)
+        full.update({
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "attnad_version": __version__,
+            "torch_version": torch.__version__,
+            "python_version": platform.python_version(),
+            "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "weights_sha256": sha256_file(tmp / WEIGHTS),
+        })
+        with open(tmp / META, "w", encoding="utf-8") as fh:
+            json.dump(full, fh, indent=1, allow_nan=False)
+            fh.flush()
+            os.fsync(fh.fileno())
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the finished directory over the target; the old one is removed only afterwards."""
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+        os.rmdir(old)
+        os.replace(target, old)
+        os.replace(tmp, target)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(tmp, target)
+
+
+def read_artifact(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
+    root = Path(path)
+    if not root.is_dir():
+        raise ModelError(f"{root}: model directory not found (train one with `attnad train`)")
+    meta_path, weights_path = root / META, root / WEIGHTS
+    for p in (meta_path, weights_path):
+        if not p.is_file():
+            raise ModelError(f"{root}: not an attnad model directory ({p.name} is missing)")
+    if meta_path.stat().st_size > MAX_META_BYTES:
+        raise ModelError(f"{meta_path}: too large to be an attnad model description")
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as e:
+        raise ModelError(f"{meta_path}: not valid JSON ({e}); the model directory is damaged") from None
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise ModelError(f"{meta_path}: not an attnad model description")
+    version = meta.get("format_version")
+    if version != FORMAT_VERSION:
+        raise ModelError(
+            f"{root}: model format version {version} is not supported by attnad {__version__} "
+            f"(which reads version {FORMAT_VERSION}); retrain the model with this attnad or use "
+            f"the attnad version that wrote it ({meta.get('attnad_version', 'unknown')})")
+    if sha256_file(weights_path) != meta.get("weights_sha256"):
+        raise ModelError(f"{weights_path}: checksum does not match attnad.json; the model directory "
+                         "was modified or damaged, retrain or restore it")
+    try:
+        tensors = load_file(str(weights_path))
+    except (SafetensorError, OSError, ValueError) as e:
+        raise ModelError(f"{weights_path}: cannot read weights: {e}") from None
+    return meta, tensors

@@ -1,0 +1,270 @@
+"""The `attnad` command: parses options, calls the library, renders. No modelling logic here.
+
+Exit codes: 0 success; 1 a detect gate (--fail-on-rate / --fail-on-count) was breached;
+2 bad usage, config, input or model (one line on stderr); 3 an internal error (a bug: please
+report it; --debug shows the traceback).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import traceback
+import warnings
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from attnad import __version__
+from attnad.errors import UserError
+
+EXIT_GATE, EXIT_USER, EXIT_INTERNAL = 1, 2, 3
+
+app = typer.Typer(
+    name="attnad",
+    help="Batch anomaly detection on CSV and Parquet files with attention models.",
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# ---- options shared by several commands (defined once) ----------------------------------------
+Data = Annotated[Path, typer.Argument(help="Input file: .csv, .csv.gz or .parquet.",
+                                      show_default=False)]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option(
+    "--set", help="Override a config key by dotted path, e.g. --set train.epochs=3 (repeatable).")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (overrides train.seed).")]
+DeviceOpt = Annotated[Optional[str], typer.Option(
+    "--device", help="auto | cpu | cuda (overrides train.device).")]
+OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file; .csv, .csv.gz or "
+                                      ".parquet decides the format.", show_default=False)]
+ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory from `attnad train`.",
+                                        show_default=False)]
+KeepOpt = Annotated[Optional[list[str]], typer.Option(
+    "--keep", help="Input columns to copy to the output (repeatable; default: all).")]
+BatchOpt = Annotated[Optional[int], typer.Option(
+    "--batch-size", help="Rows read and scored at a time (overrides score.batch_size).", min=1)]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
+DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
+
+
+def _stderr(quiet: bool = False) -> Console:
+    return Console(stderr=True, quiet=quiet, highlight=False)
+
+
+def _guard(fn, debug: bool):
+    """Run a command body: user mistakes -> one line + exit 2, bugs -> exit 3."""
+    def show_warning(message, category, filename, lineno, file=None, line=None):
+        print(f"warning: {message}", file=sys.stderr)
+
+    warnings.showwarning = show_warning
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except UserError as e:
+        if debug:
+            traceback.print_exc()
+        print(f"error: {e}", file=sys.stderr)
+        raise typer.Exit(EXIT_USER) from None
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None
+    except MemoryError:
+        print("error: out of memory; lower --batch-size or train.max_rows", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERNAL) from None
+    except Exception as e:  # noqa: BLE001 - the last line of defence for our own bugs
+        if debug or os.environ.get("ATTNAD_DEBUG"):
+            traceback.print_exc()
+        print(f"internal error: {type(e).__name__}: {e}\nThis is a bug in attnad; please report "
+              "it with the command you ran (add --debug for the traceback).", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERNAL) from None
+
+
+def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Optional[int],
+                 device: Optional[str]):
+    from attnad.config import load_config
+    overrides = list(sets or [])
+    if seed is not None:
+        overrides.append(f"train.seed={seed}")
+    if device is not None:
+        if device not in ("auto", "cpu", "cuda"):
+            raise UserError(f"--device {device!r}: expected auto, cpu or cuda")
+        overrides.append(f"train.device={device}")
+    return load_config(config, overrides)
+
+
+def _fit(data: Path, cfg, console: Console):
+    from attnad.data.io import read_sample
+    from attnad.detector import Detector
+    from attnad.progress import step_progress
+
+    table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed)
+    if total > table.num_rows:
+        console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
+                      "(train.max_rows)")
+    with step_progress(console, "training") as progress:
+        det = Detector(cfg).fit(table, progress=progress, source=str(data))
+    return det
+
+
+def _version(value: bool):
+    if value:
+        print(f"attnad {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+):
+    """Batch anomaly detection on CSV and Parquet files with attention models."""
+
+
+@app.command()
+def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", help="Model "
+          "directory to write (replaced whole if it is an attnad model).", show_default=False)],
+          config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
+          device: DeviceOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False):
+    """Train a model on DATA and save it to a model directory.
+
+    Example: attnad train transactions.csv -c configs/tabular.yaml -o model/ --seed 0
+    """
+    console = _stderr(quiet)
+
+    def body():
+        from attnad.data.io import check_input
+        cfg = _load_config(config, set_, seed, device)
+        check_input(data)
+        det = _fit(data, cfg, console)
+        det.save(output)
+        tr = det.training_
+        console.print(f"trained on {tr['rows']:,} rows in {tr['seconds']:.1f} s "
+                      f"({tr['epochs']} epochs, {tr['steps']} steps, {tr['device']}); "
+                      f"threshold {det.threshold_['value']:.4g}; model written to {output}")
+    _guard(body, debug)
+
+
+@app.command()
+def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
+          batch_size: BatchOpt = None, device: DeviceOpt = None, quiet: QuietOpt = False,
+          debug: DebugOpt = False):
+    """Write DATA's rows with an anomaly_score column (higher = more anomalous).
+
+    Example: attnad score new.parquet -m model/ -o scored.parquet
+    """
+    console = _stderr(quiet)
+
+    def body():
+        from attnad.data.io import check_input
+        from attnad.detector import Detector
+        from attnad.pipeline import check_output, score_file
+        from attnad.progress import row_progress
+        check_input(data)
+        check_output(data, output)
+        det = Detector.load(model, device=device or "auto")
+        with row_progress(console, data) as progress:
+            stats = score_file(det, data, output, flags=False, keep=keep, batch_size=batch_size,
+                               progress=progress)
+        for w in stats.warnings:
+            console.print(f"warning: {w}", markup=False)
+        console.print(f"scored {stats.rows:,} rows -> {output}")
+    _guard(body, debug)
+
+
+@app.command()
+def detect(
+    data: Data, output: OutOpt,
+    model: Annotated[Optional[Path], typer.Option("--model", "-m", help="Model directory; "
+                     "without it a model is fitted on DATA itself.")] = None,
+    config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None, device: DeviceOpt = None,
+    threshold: Annotated[Optional[float], typer.Option(help="Flag scores above this value.")] = None,
+    contamination: Annotated[Optional[float], typer.Option(
+        help="Flag this share of rows as judged by the training scores (0 < R < 1).")] = None,
+    fail_on_rate: Annotated[Optional[float], typer.Option(
+        help="Exit 1 when the flagged share of rows exceeds R.")] = None,
+    fail_on_count: Annotated[Optional[int], typer.Option(
+        help="Exit 1 when more than N rows are flagged.")] = None,
+    summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
+    save_model: Annotated[Optional[Path], typer.Option(
+        help="Without -m: also save the model fitted on DATA to this directory.")] = None,
+    keep: KeepOpt = None, batch_size: BatchOpt = None, quiet: QuietOpt = False,
+    debug: DebugOpt = False,
+):
+    """Score DATA, flag anomalous rows, print a summary; exit 1 when a --fail-on gate is breached.
+
+    Example: attnad detect today.csv -m model/ -o flagged.csv --fail-on-rate 0.05
+    """
+    console = _stderr(quiet)
+
+    def body():
+        from attnad.data.io import check_input
+        from attnad.detector import Detector
+        from attnad.pipeline import check_output, score_file
+        from attnad.progress import row_progress
+        from attnad.report import build_summary, render_summary, write_summary_json
+        from attnad.threshold import quantile_threshold
+
+        if threshold is not None and contamination is not None:
+            raise UserError("--threshold and --contamination: give one or the other")
+        if contamination is not None and not 0 < contamination < 1:
+            raise UserError(f"--contamination {contamination}: must be between 0 and 1")
+        if fail_on_rate is not None and not 0 <= fail_on_rate <= 1:
+            raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
+        if fail_on_count is not None and fail_on_count < 0:
+            raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
+        check_input(data)
+        check_output(data, output)
+        if summary_json is not None and not summary_json.parent.is_dir():
+            raise UserError(f"--summary-json {summary_json}: directory does not exist")
+        if model is not None:
+            if config is not None or set_ or seed is not None or save_model is not None:
+                raise UserError("-c/--set/--seed/--save-model configure training; with -m the "
+                                "model is already trained (drop them or drop -m)")
+            det = Detector.load(model, device=device or "auto")
+        else:
+            cfg = _load_config(config, set_, seed, device)
+            if contamination is not None:
+                cfg.threshold.contamination = contamination
+            det = _fit(data, cfg, console)
+            if save_model is not None:
+                det.save(save_model)
+        t = threshold
+        if contamination is not None:
+            t = quantile_threshold(det.threshold_, contamination)
+        with row_progress(console, data) as progress:
+            stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
+                               batch_size=batch_size, progress=progress)
+        gates, breached = {}, []
+        rate = stats.flagged / stats.rows if stats.rows else 0.0
+        if fail_on_rate is not None:
+            gates["fail_on_rate"] = {"limit": fail_on_rate, "value": rate,
+                                     "breached": rate > fail_on_rate}
+        if fail_on_count is not None:
+            gates["fail_on_count"] = {"limit": fail_on_count, "value": stats.flagged,
+                                      "breached": stats.flagged > fail_on_count}
+        breached = [k for k, g in gates.items() if g["breached"]]
+        summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
+        if summary_json is not None:
+            write_summary_json(summary, summary_json)
+        render_summary(summary, console)
+        if breached:
+            for k in breached:
+                g = gates[k]
+                console.print(f"gate breached: {k.replace('_', '-')} {g['limit']} "
+                              f"(observed {g['value']:.4g})", markup=False)
+            raise typer.Exit(EXIT_GATE)
+    _guard(body, debug)
+
+
+def main() -> None:
+    app(prog_name="attnad")
+
+
+if __name__ == "__main__":
+    main()

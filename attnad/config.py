@@ -1,0 +1,179 @@
+"""The YAML configuration: pydantic models, loading, and `--set a.b=c` overrides.
+
+Every section rejects unknown keys so that a typo fails at once (exit 2) instead of silently
+training with a default. Errors name the key and the file.
+
+    cfg = load_config("configs/tabular.yaml", overrides=["train.epochs=3"])
+    cfg.train.epochs  # 3
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from attnad.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(_Section):
+    id_columns: list[str] = []  # copied to outputs, never modelled
+    exclude: list[str] = []  # ignored entirely (not modelled, still copied to outputs)
+    label_column: str | None = None  # never used for training; detect reports AUROC/AUPRC on it
+    categorical: Literal["auto"] | list[str] = "auto"  # auto: strings and booleans
+    numeric: list[str] = []  # force these columns numeric (e.g. numbers stored as text)
+    max_categories: int = Field(64, ge=2, le=100_000)  # vocabulary size per categorical column
+    min_category_frequency: float = Field(0.001, ge=0, lt=1)  # rarer values share the rare slot
+    time_column: str | None = None  # turns on time-series mode
+    group_column: str | None = None  # one series per value (time-series mode)
+
+
+class TabularTransformerConfig(_Section):
+    type: Literal["tabular_transformer"] = "tabular_transformer"
+    d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
+    n_layers: int = Field(2, ge=1, le=12)  # transformer blocks across feature tokens
+    n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
+    dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
+    mask_ratio: float = Field(0.3, gt=0, lt=1)  # share of cells hidden per training example
+    n_score_masks: int = Field(8, ge=1, le=64)  # masks averaged when scoring (fixed, seeded)
+    memory_size: int = Field(256, ge=0, le=65_536)  # training rows per attention memory (0 = off)
+    n_memories: int = Field(16, ge=0, le=256)  # independent random memories averaged
+
+
+class AttentionPoolingConfig(_Section):
+    type: Literal["attention_pooling"] = "attention_pooling"
+    d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
+    score: Literal["l2", "l1"] = "l2"  # f(z - x): distance between pooled context and token
+    mask_ratio: float = Field(0.3, gt=0, lt=1)  # tokens hidden while learning to predict them
+    n_score_masks: int = Field(8, ge=1, le=64)
+
+
+ModelConfig = Annotated[
+    Union[TabularTransformerConfig, AttentionPoolingConfig], Field(discriminator="type")
+]
+
+
+class TrainConfig(_Section):
+    epochs: int = Field(20, ge=1, le=10_000)  # upper bound; early stopping usually ends sooner
+    batch_size: int = Field(256, ge=1, le=1_000_000)
+    lr: float = Field(1e-3, gt=0, le=1)
+    weight_decay: float = Field(1e-4, ge=0, le=1)
+    seed: int = 0  # same data, config and seed give the same scores on the same machine
+    validation_fraction: float = Field(0.1, ge=0, lt=1)  # held out for early stopping
+    patience: int = Field(3, ge=1, le=1000)  # epochs without validation gain before stopping
+    max_rows: int = Field(200_000, ge=10)  # larger training files are sampled down to this
+    max_steps: int = Field(3000, ge=1)  # cap on optimiser steps, keeps big files fast
+    trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int = Field(0, ge=0, le=512)  # torch CPU threads; 0 = all cores
+
+
+class ThresholdConfig(_Section):
+    method: Literal["quantile", "fixed"] = "quantile"
+    contamination: float = Field(0.01, gt=0, lt=1)  # expected share of anomalies (quantile)
+    value: float | None = None  # the threshold itself (method: fixed)
+
+
+class ScoreConfig(_Section):
+    batch_size: int = Field(65_536, ge=1, le=10_000_000)  # rows read and scored at a time
+
+
+class Config(_Section):
+    data: DataConfig = DataConfig()
+    model: ModelConfig = TabularTransformerConfig()
+    train: TrainConfig = TrainConfig()
+    threshold: ThresholdConfig = ThresholdConfig()
+    score: ScoreConfig = ScoreConfig()
+
+
+def _format_errors(err: ValidationError, source: str) -> str:
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
+        # discriminated unions add the tag to the path: model.tabular_transformer.d_model
+        for tag in ("tabular_transformer.", "attention_pooling."):
+            key = key.replace(f"model.{tag}", "model.")
+        parts.append(f"{key}: {e['msg']}")
+    return f"{source}: invalid config: " + "; ".join(parts)
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """Split `a.b=c` into a key path and a YAML-parsed value, so `--set x=[a,b]` gives a list."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set train.epochs=3")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    if not key or any(not p for p in key.split(".")):
+        raise ConfigError(f"--set {text!r}: empty key")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.split("."), value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for item in overrides:
+        path, value = parse_override(item)
+        node = raw
+        for part in path[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part} is not a section")
+            node = child
+        node[path[-1]] = value
+    return raw
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{p}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{p}: cannot read config: {e}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML: {e}".replace("\n", " ")) from None
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{p}: the config must be a mapping of sections (data, model, train, ...)")
+    return raw
+
+
+def build_config(raw: dict, source: str = "config") -> Config:
+    try:
+        cfg = Config.model_validate(raw)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, source)) from None
+    return validate_consistency(cfg, source)
+
+
+def validate_consistency(cfg: Config, source: str = "config") -> Config:
+    m = cfg.model
+    if m.d_model % getattr(m, "n_heads", 1) != 0:
+        raise ConfigError(f"{source}: model.d_model ({m.d_model}) must divide by model.n_heads")
+    if cfg.threshold.method == "fixed" and cfg.threshold.value is None:
+        raise ConfigError(f"{source}: threshold.value is required when threshold.method is fixed")
+    return cfg
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
+    """Read a YAML file (or start from defaults), apply `--set` overrides, validate."""
+    raw = read_yaml(path) if path is not None else {}
+    raw = apply_overrides(raw, list(overrides or []))
+    source = str(path) if path is not None else "config"
+    if overrides:
+        source += " (with --set)"
+    return build_config(raw, source)

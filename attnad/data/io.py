@@ -1,0 +1,228 @@
+"""Reading inputs as Arrow record batches and writing outputs atomically.
+
+CSV cells are read as text and typed later by the schema: a dirty cell then becomes one invalid
+value in one row instead of a crash half-way through a file. Outputs go to a temporary file in
+the target directory, are fsynced and renamed, so a reader sees the old file or the whole new one.
+
+    for batch in iter_batches("data.parquet", batch_size=65536): ...
+    with AtomicWriter("out.csv", schema) as w: w.write(batch)
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from attnad.errors import DataError
+
+CSV_BLOCK_BYTES = 4 << 20
+
+
+def file_format(path: str | Path) -> str:
+    """'csv', 'csv.gz' or 'parquet', from the name; anything else is a user error."""
+    name = str(path).lower()
+    if name.endswith(".csv.gz"):
+        return "csv.gz"
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
+
+
+def check_input(path: str | Path) -> Path:
+    p = Path(path)
+    file_format(p)
+    if not p.exists():
+        raise DataError(f"{p}: input file not found")
+    if p.is_dir():
+        raise DataError(f"{p}: is a directory, expected a .csv, .csv.gz or .parquet file")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: input file is empty")
+    return p
+
+
+def _csv_reader(path: Path, column_names: list[str] | None) -> pacsv.CSVStreamingReader:
+    stream = pa.input_stream(str(path), compression="detect")
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    convert = pacsv.ConvertOptions(
+        column_types={c: pa.string() for c in column_names} if column_names else None,
+        strings_can_be_null=True,
+    )
+    return pacsv.open_csv(stream, read_options=read, convert_options=convert)
+
+
+def csv_column_names(path: Path) -> list[str]:
+    reader = _csv_reader(path, None)
+    try:
+        return list(reader.schema.names)
+    finally:
+        reader.close()
+
+
+def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
+    """Cut CSV blocks (sized in bytes) into batches of exactly batch_size rows."""
+    pending: list[pa.RecordBatch] = []
+    count = 0
+    for b in batches:
+        pending.append(b)
+        count += b.num_rows
+        while count >= batch_size:
+            table = pa.Table.from_batches(pending)
+            head = table.slice(0, batch_size).combine_chunks()
+            rest = table.slice(batch_size)
+            yield head.to_batches()[0] if head.num_rows else head
+            pending = rest.combine_chunks().to_batches() if rest.num_rows else []
+            count = rest.num_rows
+    if count:
+        yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
+
+
+def iter_batches(path: str | Path, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Stream a file as record batches; CSV columns arrive as (nullable) strings."""
+    p = check_input(path)
+    fmt = file_format(p)
+    try:
+        if fmt == "parquet":
+            pf = pq.ParquetFile(str(p))
+            yield from pf.iter_batches(batch_size=batch_size)
+        else:
+            names = csv_column_names(p)
+            check_column_names(p, names)
+            reader = _csv_reader(p, names)
+            yield from _rebatch(iter(reader), batch_size)
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
+        raise DataError(f"{p}: cannot read {fmt} file: {_short(e)}") from None
+
+
+def input_schema(path: str | Path) -> pa.Schema:
+    """The columns a file offers (CSV: all strings), read without scanning the data."""
+    p = check_input(path)
+    try:
+        if file_format(p) == "parquet":
+            return pq.ParquetFile(str(p)).schema_arrow
+        names = csv_column_names(p)
+        check_column_names(p, names)
+        return pa.schema([(n, pa.string()) for n in names])
+    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
+        raise DataError(f"{p}: cannot read {file_format(p)} file: {_short(e)}") from None
+
+
+def check_column_names(path: Path, names: list[str]) -> None:
+    seen: set[str] = set()
+    for n in names:
+        if n in seen:
+            raise DataError(f"{path}: duplicate column name {n!r}; column names must be unique")
+        seen.add(n)
+
+
+def read_sample(path: str | Path, max_rows: int, seed: int) -> tuple[pa.Table, int]:
+    """A uniform random sample of at most max_rows rows, in file order, in bounded memory.
+
+    Each row gets a seeded random key and the max_rows smallest keys are kept (bottom-k sampling),
+    so the sample does not depend on the batch size and never needs the whole file in memory.
+    Returns the sample and the total row count.
+    """
+    rng = np.random.default_rng(seed)
+    kept: pa.Table | None = None
+    kept_keys = np.empty(0)
+    kept_pos = np.empty(0, dtype=np.int64)
+    total = 0
+    for batch in iter_batches(path, batch_size=65_536):
+        n = batch.num_rows
+        keys = rng.random(n)
+        pos = np.arange(total, total + n, dtype=np.int64)
+        total += n
+        table = pa.Table.from_batches([batch])
+        if kept is None:
+            kept, kept_keys, kept_pos = table, keys, pos
+        else:
+            kept = pa.concat_tables([kept, table], promote_options="permissive")
+            kept_keys = np.concatenate([kept_keys, keys])
+            kept_pos = np.concatenate([kept_pos, pos])
+        if kept.num_rows > max_rows:
+            idx = np.sort(np.argpartition(kept_keys, max_rows - 1)[:max_rows])
+            kept = kept.take(pa.array(idx))
+            kept_keys, kept_pos = kept_keys[idx], kept_pos[idx]
+    if kept is None:
+        raise DataError(f"{path}: the file has a header but no rows")
+    return kept.combine_chunks(), total
+
+
+class AtomicWriter:
+    """Write record batches to a temp file beside the target, then fsync and rename over it.
+
+    Parquet output skips dictionary encoding on non-string columns: trying it on every float
+    column costs several times the write speed and gives a bigger file.
+    """
+
+    def __init__(self, path: str | Path, schema: pa.Schema):
+        self.path = Path(path)
+        self.format = file_format(self.path)
+        self.schema = schema
+        self._tmp: str | None = None
+        self._sink = None
+        self._writer = None
+
+    def __enter__(self) -> "AtomicWriter":
+        parent = self.path.parent if str(self.path.parent) else Path(".")
+        if not parent.is_dir():
+            raise DataError(f"{self.path}: output directory {parent} does not exist")
+        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        os.close(fd)
+        if self.format == "parquet":
+            strings = [f.name for f in self.schema if pa.types.is_string(f.type)
+                       or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)]
+            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=strings or False)
+        else:
+            compression = "gzip" if self.format == "csv.gz" else None
+            self._sink = pa.output_stream(self._tmp, compression=compression)
+            self._writer = pacsv.CSVWriter(self._sink, self.schema)
+        return self
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._writer.close()
+            if self._sink is not None:
+                self._sink.close()
+        finally:
+            if exc_type is not None:
+                self._discard()
+                return
+        with open(self._tmp, "rb+") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self._tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self._tmp = None
+
+    def _discard(self) -> None:
+        if self._tmp and os.path.exists(self._tmp):
+            os.unlink(self._tmp)
+        self._tmp = None
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(str(path) or ".", os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _short(e: Exception) -> str:
+    return str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__

@@ -1,0 +1,188 @@
+"""Fitted preprocessing: robust numeric scaling, categorical vocabularies, missing masks.
+
+Numbers are centred on the median and divided by a robust spread (IQR, falling back to the
+standard deviation), so a few extreme training values do not squash the normal range; values far
+out are compressed with a signed log so they stay the most extreme without blowing up gradients.
+Categories keep their most frequent values; index 0 means missing, 1 means rare or unseen.
+Datetimes become hour-of-day (cyclic) and weekday, parts that recur, never a raw epoch number
+(which would flag every future row as unseen). The state is plain JSON.
+
+    pre = Preprocessor.fit(typed_columns, schema, cfg.data)
+    enc = pre.transform(typed_columns)   # Encoded(num, num_missing, cat)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from attnad.config import DataConfig
+from attnad.data.schema import Schema
+
+MISSING, UNKNOWN = 0, 1  # reserved categorical indices; vocabulary starts at 2
+CLIP = 1e6  # z-scores beyond this are treated as this (inf included)
+WEEKDAYS = [str(i) for i in range(7)]
+
+
+@dataclass
+class Encoded:
+    num: np.ndarray  # (n, Fn) float32, scaled; 0 where missing
+    num_missing: np.ndarray  # (n, Fn) bool
+    cat: np.ndarray  # (n, Fc) int64 category indices
+
+    def __len__(self) -> int:
+        return self.num.shape[0] if self.num.size or self.num.shape[0] else self.cat.shape[0]
+
+    def take(self, idx: np.ndarray) -> "Encoded":
+        return Encoded(self.num[idx], self.num_missing[idx], self.cat[idx])
+
+
+def squash(z: np.ndarray) -> np.ndarray:
+    """Identity within +-1 robust units of spread, signed log beyond: monotone and bounded growth."""
+    a = np.abs(z)
+    return np.where(a <= 1.0, z, np.sign(z) * (1.0 + np.log(np.maximum(a, 1.0))))
+
+
+def _robust_center_scale(x: np.ndarray) -> tuple[float, float]:
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return 0.0, 1.0
+    med = float(np.median(x))
+    q1, q3 = np.percentile(x, [25, 75])
+    scale = float(q3 - q1) / 1.349
+    if not scale > 0:
+        scale = float(np.std(x))
+    if not scale > 0:
+        scale = 1.0
+    return med, scale
+
+
+def _datetime_parts(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hour_sin, hour_cos, weekday index 0=Monday; -1 where missing)."""
+    missing = np.isnan(seconds)
+    s = np.where(missing, 0.0, seconds)
+    day_frac = np.mod(s, 86400.0) / 86400.0
+    hour_sin = np.where(missing, np.nan, np.sin(2 * np.pi * day_frac))
+    hour_cos = np.where(missing, np.nan, np.cos(2 * np.pi * day_frac))
+    weekday = np.where(missing, -1, np.mod(np.floor(s / 86400.0) + 3, 7)).astype(np.int64)
+    return hour_sin, hour_cos, weekday
+
+
+@dataclass
+class Preprocessor:
+    numeric: list[dict]  # {"name", "source", "center", "scale"}
+    categorical: list[dict]  # {"name", "source", "kind", "vocab"}
+
+    @property
+    def n_numeric(self) -> int:
+        return len(self.numeric)
+
+    @property
+    def cardinalities(self) -> list[int]:
+        """Embedding table size per categorical feature, reserved slots included."""
+        return [len(c["vocab"]) + 2 for c in self.categorical]
+
+    @property
+    def feature_names(self) -> list[str]:
+        return [f["name"] for f in self.numeric] + [c["name"] for c in self.categorical]
+
+    @property
+    def feature_sources(self) -> list[str]:
+        """The input column behind each model feature (datetime columns give several)."""
+        return [f["source"] for f in self.numeric] + [c["source"] for c in self.categorical]
+
+    @classmethod
+    def fit(cls, cols: dict[str, pa.Array], schema: Schema, cfg: DataConfig) -> "Preprocessor":
+        numeric, categorical = [], []
+        for c in schema.modelled:
+            arr = cols[c.name]
+            if c.role == "numeric":
+                x = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+                center, scale = _robust_center_scale(x)
+                numeric.append({"name": c.name, "source": c.name, "center": center, "scale": scale})
+            elif c.role == "datetime":
+                secs = arr.to_numpy(zero_copy_only=False).astype(np.float64)
+                for part, vals in zip(("hour_sin", "hour_cos"), _datetime_parts(secs)[:2]):
+                    center, scale = _robust_center_scale(vals)
+                    numeric.append({"name": f"{c.name}.{part}", "source": c.name,
+                                    "center": center, "scale": max(scale, 0.1)})
+                categorical.append({"name": f"{c.name}.weekday", "source": c.name,
+                                    "kind": "weekday", "vocab": WEEKDAYS})
+            elif c.role == "boolean":
+                categorical.append({"name": c.name, "source": c.name, "kind": "boolean",
+                                    "vocab": ["false", "true"]})
+            else:
+                categorical.append({"name": c.name, "source": c.name, "kind": "text",
+                                    "vocab": _vocabulary(arr, cfg)})
+        return cls(numeric, categorical)
+
+    def transform(self, cols: dict[str, pa.Array]) -> Encoded:
+        n = len(next(iter(cols.values())))
+        num = np.zeros((n, len(self.numeric)), dtype=np.float32)
+        miss = np.zeros((n, len(self.numeric)), dtype=bool)
+        cat = np.zeros((n, len(self.categorical)), dtype=np.int64)
+        dt_cache: dict[str, tuple] = {}
+
+        def parts(source: str) -> tuple:
+            if source not in dt_cache:
+                secs = cols[source].to_numpy(zero_copy_only=False).astype(np.float64)
+                dt_cache[source] = _datetime_parts(secs)
+            return dt_cache[source]
+
+        for j, f in enumerate(self.numeric):
+            if f["name"] == f["source"]:
+                x = cols[f["source"]].to_numpy(zero_copy_only=False).astype(np.float64)
+            else:
+                x = parts(f["source"])[0 if f["name"].endswith("hour_sin") else 1]
+            isnan = np.isnan(x)
+            with np.errstate(invalid="ignore", over="ignore"):
+                z = np.clip((x - f["center"]) / f["scale"], -CLIP, CLIP)
+            z = squash(np.where(isnan, 0.0, z))
+            num[:, j] = z
+            miss[:, j] = isnan
+        for j, c in enumerate(self.categorical):
+            arr = cols[c["source"]]
+            if c["kind"] == "weekday":
+                wd = parts(c["source"])[2]
+                cat[:, j] = np.where(wd < 0, MISSING, wd + 2)
+            elif c["kind"] == "boolean":
+                codes = arr.to_numpy(zero_copy_only=False).astype(np.int64)
+                cat[:, j] = np.where(codes < 0, MISSING, codes + 2)
+            else:
+                cat[:, j] = _lookup(arr, c["vocab"])
+        return Encoded(num, miss, cat)
+
+    def to_dict(self) -> dict:
+        return {"numeric": self.numeric, "categorical": self.categorical}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Preprocessor":
+        return cls(list(d["numeric"]), list(d["categorical"]))
+
+
+def _vocabulary(arr: pa.Array, cfg: DataConfig) -> list[str]:
+    """Most frequent values, at most max_categories, each at least min_category_frequency."""
+    counts = pc.value_counts(arr.drop_null())
+    if len(counts) == 0:
+        return []
+    values = counts.field("values").to_pylist()
+    freq = np.asarray(counts.field("counts").to_numpy(), dtype=np.float64)
+    order = np.lexsort((np.array(values, dtype=object).astype(str), -freq))
+    total = max(float(freq.sum()), 1.0)
+    keep = [str(values[i]) for i in order if freq[i] / total >= cfg.min_category_frequency]
+    return keep[: cfg.max_categories]
+
+
+def _lookup(arr: pa.Array, vocab: list[str]) -> np.ndarray:
+    if not vocab:
+        idx = np.full(len(arr), UNKNOWN, dtype=np.int64)
+    else:
+        pos = pc.index_in(arr, value_set=pa.array(vocab, type=pa.string()))
+        idx = pos.to_numpy(zero_copy_only=False)
+        idx = np.where(np.isnan(idx.astype(np.float64)), UNKNOWN - 2, idx).astype(np.int64) + 2
+    nulls = np.asarray(arr.is_null().to_numpy(zero_copy_only=False), dtype=bool)
+    idx[nulls] = MISSING
+    return idx

@@ -1,0 +1,114 @@
+"""Run summaries: a JSON-ready dict and a rich table for people.
+
+    summary = build_summary(stats, det, source="in.csv", output="out.csv")
+    render_summary(summary, console)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+from rich.table import Table
+
+from attnad.threshold import probability
+
+
+def _finite(x: float | None):
+    return None if x is None or not math.isfinite(x) else x
+
+
+def label_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
+    from sklearn.metrics import average_precision_score, roc_auc_score
+    ok = np.isfinite(labels)
+    y, s = labels[ok] > 0, scores[ok]
+    if y.size == 0 or y.all() or not y.any():
+        return {"rows": int(y.size), "anomalies": int(y.sum()), "auroc": None, "auprc": None,
+                "note": "labels have a single class; AUROC/AUPRC undefined"}
+    return {"rows": int(y.size), "anomalies": int(y.sum()),
+            "auroc": round(float(roc_auc_score(y, s)), 4),
+            "auprc": round(float(average_precision_score(y, s)), 4)}
+
+
+def build_summary(stats, det, *, source: str, output: str, gates: dict | None = None) -> dict:
+    sample = np.concatenate(stats.score_sample) if stats.score_sample else np.zeros(0)
+    qs = {}
+    if sample.size:
+        for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p999", 0.999)):
+            qs[name] = float(np.quantile(sample, q))
+        qs["max"] = float(max(sample.max(), max((t[0] for t in stats.top), default=-np.inf)))
+    top = sorted(stats.top, key=lambda t: (-t[0], t[1]))
+    summary = {
+        "input": source,
+        "output": output,
+        "rows": stats.rows,
+        "flagged": stats.flagged,
+        "flag_rate": stats.flagged / stats.rows if stats.rows else 0.0,
+        "threshold": _finite(stats.threshold),
+        "threshold_method": det.threshold_.get("method"),
+        "score_quantiles": qs,
+        "invalid_cells": dict(stats.invalid_cells),
+        "invalid_cells_total": int(sum(stats.invalid_cells.values())),
+        "top_rows": [
+            {"row": r, "score": s, "probability": float(probability(np.array([s]), det.threshold_)[0]),
+             "ids": ids, "top_features": [{"column": c, "share": round(sh, 4)} for c, sh in feats]}
+            for s, r, ids, feats in top
+        ],
+        "warnings": list(stats.warnings),
+    }
+    if stats.labels:
+        summary["label_metrics"] = label_metrics(np.concatenate(stats.labels),
+                                                 np.concatenate(stats.label_scores))
+    if gates is not None:
+        summary["gates"] = gates
+    return summary
+
+
+def write_summary_json(summary: dict, path: str | Path) -> None:
+    p = Path(path)
+    tmp = p.with_name(f".{p.name}.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
+    tmp.replace(p)
+
+
+def render_summary(summary: dict, console: Console) -> None:
+    t = Table(title=f"attnad: {summary['input']}", show_header=False, title_justify="left")
+    t.add_column("what", style="bold")
+    t.add_column("value")
+    t.add_row("rows", f"{summary['rows']:,}")
+    if "flagged" in summary and summary.get("threshold") is not None:
+        t.add_row("flagged", f"{summary['flagged']:,} ({summary['flag_rate']:.2%})")
+        t.add_row("threshold", f"{summary['threshold']:.4g} ({summary['threshold_method']})")
+    q = summary["score_quantiles"]
+    if q:
+        t.add_row("score p50 / p99 / max", f"{q['p50']:.4g} / {q['p99']:.4g} / {q['max']:.4g}")
+    if summary["invalid_cells_total"]:
+        cols = ", ".join(f"{k}: {v}" for k, v in list(summary["invalid_cells"].items())[:5])
+        t.add_row("invalid cells", f"{summary['invalid_cells_total']:,} ({cols})")
+    lm = summary.get("label_metrics")
+    if lm:
+        if lm.get("auroc") is None:
+            t.add_row("labels", lm.get("note", ""))
+        else:
+            t.add_row("AUROC / AUPRC on labels", f"{lm['auroc']:.4f} / {lm['auprc']:.4f}")
+    t.add_row("output", summary["output"])
+    console.print(t)
+    if summary["top_rows"]:
+        top = Table(title="top rows by score", title_justify="left")
+        top.add_column("row", justify="right")
+        ids = list(summary["top_rows"][0]["ids"].keys())
+        for c in ids:
+            top.add_column(c)
+        top.add_column("score", justify="right")
+        top.add_column("prob.", justify="right")
+        top.add_column("driven by")
+        for r in summary["top_rows"]:
+            feats = ", ".join(f"{f['column']} {f['share']:.0%}" for f in r["top_features"][:3])
+            top.add_row(str(r["row"]), *[str(r["ids"][c]) for c in ids], f"{r['score']:.4g}",
+                        f"{r['probability']:.4f}", feats)
+        console.print(top)
+    for w in summary.get("warnings", []):
+        console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)
