@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from attnad.errors import ConfigError
 
@@ -49,7 +49,6 @@ class TabularTransformerConfig(_Section):
 class AttentionPoolingConfig(_Section):
     type: Literal["attention_pooling"] = "attention_pooling"
     d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
-    score: Literal["l2", "l1"] = "l2"  # f(z - x): distance between pooled context and token
     mask_ratio: float = Field(0.3, gt=0, lt=1)  # tokens hidden while learning to predict them
     n_score_masks: int = Field(8, ge=1, le=64)
 
@@ -62,11 +61,12 @@ ModelConfig = Annotated[
 class TrainConfig(_Section):
     epochs: int = Field(20, ge=1, le=10_000)  # upper bound; early stopping usually ends sooner
     batch_size: int = Field(256, ge=1, le=1_000_000)
-    lr: float = Field(1e-3, gt=0, le=1)
+    lr: float = Field(3e-3, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0, le=1)
     seed: int = 0  # same data, config and seed give the same scores on the same machine
     validation_fraction: float = Field(0.1, ge=0, lt=1)  # held out for early stopping
-    patience: int = Field(3, ge=1, le=1000)  # epochs without validation gain before stopping
+    patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
+    min_steps: int = Field(600, ge=1)  # floor on optimiser steps, so small tables still learn
     max_rows: int = Field(200_000, ge=10)  # larger training files are sampled down to this
     max_steps: int = Field(3000, ge=1)  # cap on optimiser steps, keeps big files fast
     trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored
@@ -90,6 +90,15 @@ class Config(_Section):
     train: TrainConfig = TrainConfig()
     threshold: ThresholdConfig = ThresholdConfig()
     score: ScoreConfig = ScoreConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _default_model_type(cls, raw):
+        """`model:` without `type:` means the default model, so `--set model.d_model=8` works."""
+        if isinstance(raw, dict) and isinstance(raw.get("model"), dict) \
+                and "type" not in raw["model"]:
+            raw = {**raw, "model": {"type": "tabular_transformer", **raw["model"]}}
+        return raw
 
 
 def _format_errors(err: ValidationError, source: str) -> str:

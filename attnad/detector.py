@@ -22,9 +22,9 @@ from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
 from attnad.models import build_model
 from attnad.models.masked import scoring_masks
-from attnad.score import Scorer, fit_feature_scale
+from attnad.score import Scorer, fit_error_scale
 from attnad.threshold import fit_threshold, probability
-from attnad.train import resolve_device, set_threads, train_model
+from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 CALIBRATION_ROWS = 20_000  # training rows scored to fit feature scales and the threshold
 
@@ -65,6 +65,7 @@ class Detector:
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
         enc = self.preprocessor_.transform(cols)
+        seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
         self.model_ = build_model(cfg.model, self.preprocessor_.n_numeric,
                                   self.preprocessor_.cardinalities)
         self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
@@ -76,9 +77,10 @@ class Detector:
         if len(enc) > CALIBRATION_ROWS:
             rng = np.random.default_rng(cfg.train.seed + 1)
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
-        raw = Scorer(self.model_, self.masks_, None, self.device_).raw_cell_errors(calib)
-        self.feature_scale_ = fit_feature_scale(raw)
-        train_scores = np.nan_to_num(raw / self.feature_scale_, nan=0.0).mean(axis=1)
+        raw = Scorer(self.model_, self.masks_, None, self.device_).mask_errors(calib)
+        self.error_scale_ = fit_error_scale(raw)
+        train_scores, _ = Scorer(self.model_, self.masks_, self.error_scale_,
+                                 self.device_).score(calib)
         self.threshold_ = fit_threshold(train_scores, cfg.threshold)
         self._scorer = None
         return self
@@ -92,7 +94,7 @@ class Detector:
     def scorer(self) -> Scorer:
         self._check_fitted()
         if getattr(self, "_scorer", None) is None:
-            self._scorer = Scorer(self.model_, self.masks_, self.feature_scale_, self.device_)
+            self._scorer = Scorer(self.model_, self.masks_, self.error_scale_, self.device_)
         return self._scorer
 
     def encode(self, data) -> tuple[Encoded, dict[str, int]]:
@@ -129,7 +131,7 @@ class Detector:
             "preprocessor": self.preprocessor_.to_dict(),
             "scoring": {
                 "masks": [m.nonzero().flatten().tolist() for m in self.masks_],
-                "feature_scale": [float(x) for x in self.feature_scale_],
+                "error_scale": self.error_scale_.tolist(),
                 "feature_names": self.preprocessor_.feature_names,
             },
             "threshold": self.threshold_,
@@ -151,9 +153,9 @@ class Detector:
             det.masks_ = torch.zeros(len(meta["scoring"]["masks"]), n_features, dtype=torch.bool)
             for i, idx in enumerate(meta["scoring"]["masks"]):
                 det.masks_[i, idx] = True
-            det.feature_scale_ = np.asarray(meta["scoring"]["feature_scale"], dtype=np.float64)
-            if det.feature_scale_.shape != (n_features,):
-                raise ValueError("feature_scale does not match the model")
+            det.error_scale_ = np.asarray(meta["scoring"]["error_scale"], dtype=np.float64)
+            if det.error_scale_.shape != (len(det.masks_), n_features):
+                raise ValueError("error_scale does not match the model")
             det.threshold_ = meta["threshold"]
             det.training_ = meta.get("training", {})
         except UserError:

@@ -5,7 +5,7 @@ errors are divided by each feature's typical error on training data, so a natura
 does not drown the others, and the row score is the mean over features. The per-feature terms of
 that mean are the contributions used for explanations.
 
-    engine = Scorer(model, masks, feature_scale, device)
+    engine = Scorer(model, masks, error_scale, device)
     scores, contrib = engine.score(encoded)
 """
 
@@ -22,58 +22,65 @@ MODEL_BATCH = 2048  # rows per forward pass: bigger batches lose time to page fa
 
 
 class Scorer:
-    def __init__(self, model: MaskedCellModel, masks: torch.Tensor, feature_scale: np.ndarray | None,
+    def __init__(self, model: MaskedCellModel, masks: torch.Tensor, error_scale: np.ndarray | None,
                  device: torch.device):
         self.model = model.to(device).eval()
         self.masks = masks.to(device)  # (M, F) bool
         self.device = device
-        self.feature_scale = None if feature_scale is None else torch.as_tensor(
-            feature_scale, dtype=torch.float32, device=device)
+        self.error_scale = None if error_scale is None else np.asarray(error_scale, np.float64)
 
     @torch.inference_mode()
-    def raw_cell_errors(self, enc: Encoded) -> np.ndarray:
-        """Each cell's error averaged over the masks that hid it, (n, F); NaN if never scored."""
+    def mask_errors(self, enc: Encoded) -> np.ndarray:
+        """Each cell's error under each scoring mask, (n, M, F); NaN where the mask showed it."""
         out = []
         for start in range(0, len(enc), MODEL_BATCH):
             num, miss, cat = to_tensors(enc.take(slice(start, start + MODEL_BATCH)), self.device)
             B = num.shape[0]
-            total = torch.zeros(B, self.model.n_features, device=self.device)
-            count = torch.zeros_like(total)
+            per_mask = []
             for m in self.masks:
                 mask = m.expand(B, -1)
                 err = self.model.cell_errors(num, miss, cat, mask)
-                w = hidden_cells(mask, miss, self.model.n_numeric).float()
-                total += err * w
-                count += w
-            out.append((total / count.clamp_min(1.0)).masked_fill(count == 0, float("nan")).cpu())
+                hidden = hidden_cells(mask, miss, self.model.n_numeric)
+                per_mask.append(err.masked_fill(~hidden, float("nan")))
+            out.append(torch.stack(per_mask, dim=1).cpu())  # (B, M, F)
         if not out:
-            return np.zeros((0, self.model.n_features), dtype=np.float32)
+            return np.zeros((0, len(self.masks), self.model.n_features), dtype=np.float32)
         return torch.cat(out).numpy()
 
     def contributions(self, enc: Encoded) -> np.ndarray:
-        """Normalised cell errors, (n, F); 0 where a cell had nothing to score (missing)."""
-        err = self.raw_cell_errors(enc)
-        if self.feature_scale is not None:
-            err = err / self.feature_scale.cpu().numpy()
-        return np.nan_to_num(err, nan=0.0)
+        """Normalised cell errors averaged over the masks that hid each cell, (n, F).
+
+        Each error is divided by the typical training error of that feature under that mask:
+        hiding two correlated columns together makes both hard to predict for every row, and
+        without this a normal row would be judged by the luck of the mask draw.
+        """
+        err = self.mask_errors(enc).astype(np.float64)
+        if self.error_scale is not None:
+            err = err / self.error_scale
+        with np.errstate(invalid="ignore"):
+            counts = np.isfinite(err).sum(axis=1)
+            total = np.nansum(err, axis=1)
+        return np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
 
     def score(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         contrib = self.contributions(enc)
         return contrib.mean(axis=1).astype(np.float64), contrib
 
 
-def fit_feature_scale(raw_errors: np.ndarray, trim: float = 0.05) -> np.ndarray:
-    """Typical training error per feature: mean of the lower (1 - trim) share, so that the
-    anomalies hiding in training data do not inflate it. Floors keep near-perfect features from
-    turning tiny errors into huge scores."""
-    F = raw_errors.shape[1]
-    scale = np.ones(F, dtype=np.float64)
-    for j in range(F):
-        col = raw_errors[:, j]
-        col = col[np.isfinite(col)]
-        if col.size == 0:
-            continue
-        cut = np.quantile(col, 1.0 - trim)
-        scale[j] = float(col[col <= cut].mean())
-    floor = max(float(np.median(scale)) * 1e-2, 1e-6)
+def fit_error_scale(mask_errors: np.ndarray, trim: float = 0.05) -> np.ndarray:
+    """Typical training error per (mask, feature): mean of the lower (1 - trim) share, so the
+    anomalies hiding in training data do not inflate it. A floor keeps near-perfectly predicted
+    cells from turning tiny errors into huge scores. Shape (M, F); 1 where never hidden."""
+    n, M, F = mask_errors.shape
+    scale = np.ones((M, F), dtype=np.float64)
+    for m in range(M):
+        for j in range(F):
+            col = mask_errors[:, m, j]
+            col = col[np.isfinite(col)]
+            if col.size == 0:
+                continue
+            cut = np.quantile(col, 1.0 - trim)
+            scale[m, j] = float(col[col <= cut].mean())
+    hidden = np.isfinite(mask_errors).any(axis=0)
+    floor = max(float(np.median(scale[hidden])) * 1e-2 if hidden.any() else 1e-6, 1e-6)
     return np.maximum(scale, floor)

@@ -24,6 +24,7 @@ from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel, hidden_cells, random_masks
 
 MAX_VALIDATION_ROWS = 4096
+EVAL_EVERY_MIN_STEPS = 50  # validation checks at most this often (an epoch of a small table is 1-5 steps)
 
 
 @dataclass
@@ -97,33 +98,33 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
 
     batch = min(cfg.batch_size, len(train_idx))
     steps_per_epoch = max(1, math.ceil(len(train_idx) / batch))
-    total_steps = min(cfg.epochs * steps_per_epoch, cfg.max_steps)
-    epochs = math.ceil(total_steps / steps_per_epoch)
+    # small tables need more passes than `epochs` to learn relations: min_steps sets a floor
+    total_steps = min(max(cfg.epochs * steps_per_epoch, cfg.min_steps), cfg.max_steps)
+    eval_every = max(steps_per_epoch, EVAL_EVERY_MIN_STEPS)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
                                                 pct_start=0.1, anneal_strategy="cos")
     best_val, best_state, stale, step, last = math.inf, None, 0, 0, float("nan")
-    epoch = 0
-    for epoch in range(1, epochs + 1):
+    perm, pos = None, steps_per_epoch
+    while step < total_steps:
+        if pos >= steps_per_epoch:  # new epoch: reshuffle
+            perm, pos = torch.randperm(len(train_idx), generator=gen).to(device), 0
         model.train()
-        perm = torch.randperm(len(train_idx), generator=gen).to(device)
-        for s in range(steps_per_epoch):
-            if step >= total_steps:
-                break
-            idx = perm[s * batch:(s + 1) * batch]
-            num, miss, cat = tr[0][idx], tr[1][idx], tr[2][idx]
-            mask = random_masks(len(idx), model.n_features, mask_ratio, gen, device)
-            loss = trimmed_mean(row_losses(model, num, miss, cat, mask), cfg.trim_fraction)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            step += 1
-            last = float(loss.detach())
-            if progress:
-                progress(step, total_steps, last)
-        if va is None:
+        idx = perm[pos * batch:(pos + 1) * batch]
+        pos += 1
+        num, miss, cat = tr[0][idx], tr[1][idx], tr[2][idx]
+        mask = random_masks(len(idx), model.n_features, mask_ratio, gen, device)
+        loss = trimmed_mean(row_losses(model, num, miss, cat, mask), cfg.trim_fraction)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        step += 1
+        last = float(loss.detach())
+        if progress:
+            progress(step, total_steps, last)
+        if va is None or (step % eval_every and step != total_steps):
             continue
         model.eval()
         with torch.no_grad():
@@ -137,7 +138,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
-    return TrainSummary(rows=n, epochs=epoch, steps=step,
+    return TrainSummary(rows=n, epochs=math.ceil(step / steps_per_epoch), steps=step,
                         best_validation_loss=None if best_val == math.inf else best_val,
                         final_train_loss=last, seconds=round(time.perf_counter() - start, 3),
                         device=str(device))

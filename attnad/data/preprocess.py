@@ -2,7 +2,7 @@
 
 Numbers are centred on the median and divided by a robust spread (IQR, falling back to the
 standard deviation), so a few extreme training values do not squash the normal range; values far
-out are compressed with a signed log so they stay the most extreme without blowing up gradients.
+out (beyond 3 spreads) are compressed with a signed log so they stay the most extreme without blowing up gradients.
 Categories keep their most frequent values; index 0 means missing, 1 means rare or unseen.
 Datetimes become hour-of-day (cyclic) and weekday, parts that recur, never a raw epoch number
 (which would flag every future row as unseen). The state is plain JSON.
@@ -24,6 +24,7 @@ from attnad.data.schema import Schema
 
 MISSING, UNKNOWN = 0, 1  # reserved categorical indices; vocabulary starts at 2
 CLIP = 1e6  # z-scores beyond this are treated as this (inf included)
+KNEE = 3.0  # squash starts compressing beyond this many robust spreads
 WEEKDAYS = [str(i) for i in range(7)]
 
 
@@ -41,9 +42,10 @@ class Encoded:
 
 
 def squash(z: np.ndarray) -> np.ndarray:
-    """Identity within +-1 robust units of spread, signed log beyond: monotone and bounded growth."""
+    """Identity within +-KNEE robust units of spread, k(1 + log(|z|/k)) beyond: smooth, monotone,
+    and growing slowly enough that one wild value cannot dominate training."""
     a = np.abs(z)
-    return np.where(a <= 1.0, z, np.sign(z) * (1.0 + np.log(np.maximum(a, 1.0))))
+    return np.where(a <= KNEE, z, np.sign(z) * KNEE * (1.0 + np.log(np.maximum(a, KNEE) / KNEE)))
 
 
 def _robust_center_scale(x: np.ndarray) -> tuple[float, float]:

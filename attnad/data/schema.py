@@ -190,6 +190,8 @@ def coerce_array(arr: pa.Array, role: str) -> tuple[pa.Array, int]:
 
 def _parse_share(arr: pa.Array, kind: str) -> float:
     present = len(arr) - arr.null_count
+    if _is_text(arr.type):
+        present -= pc.sum(pc.equal(pc.utf8_trim_whitespace(arr), "")).as_py() or 0
     if present == 0:
         return 0.0
     if kind == "numeric":

@@ -1,0 +1,61 @@
+import pytest
+
+from attnad.config import Config, load_config
+from attnad.errors import ConfigError
+
+
+def test_defaults_are_tabular_transformer():
+    cfg = load_config(None)
+    assert cfg.model.type == "tabular_transformer"
+    assert cfg.threshold.method == "quantile" and cfg.threshold.contamination == 0.01
+
+
+def test_overrides_parse_yaml_values(tmp_path):
+    p = tmp_path / "c.yaml"
+    p.write_text("train:\n  epochs: 5\n")
+    cfg = load_config(p, ["train.epochs=3", "data.id_columns=[a, b]", "model.type=attention_pooling"])
+    assert cfg.train.epochs == 3
+    assert cfg.data.id_columns == ["a", "b"]
+    assert cfg.model.type == "attention_pooling"
+
+
+@pytest.mark.parametrize("text,key", [
+    ("train:\n  epoks: 3\n", "train.epoks"),
+    ("train:\n  epochs: many\n", "train.epochs"),
+    ("model:\n  type: tabular_transformer\n  d_model: -1\n", "model.d_model"),
+    ("model:\n  type: nope\n", "model"),
+])
+def test_errors_name_key_and_file(tmp_path, text, key):
+    p = tmp_path / "bad.yaml"
+    p.write_text(text)
+    with pytest.raises(ConfigError) as e:
+        load_config(p)
+    assert key in str(e.value) and "bad.yaml" in str(e.value)
+
+
+def test_missing_file_and_bad_yaml(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    p = tmp_path / "b.yaml"
+    p.write_text("train: [unclosed\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(p)
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(None, ["train.epochs"])
+    with pytest.raises(ConfigError, match="train.nope"):
+        load_config(None, ["train.nope=1"])
+
+
+def test_heads_must_divide_width():
+    with pytest.raises(ConfigError, match="n_heads"):
+        load_config(None, ["model.d_model=30", "model.n_heads=4"])
+
+
+def test_shipped_configs_are_valid():
+    from pathlib import Path
+    root = Path(__file__).resolve().parents[1] / "configs"
+    for name in ("tabular.yaml", "pooling.yaml"):
+        assert isinstance(load_config(root / name), Config)
