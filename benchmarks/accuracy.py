@@ -90,6 +90,7 @@ import platform  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 import traceback  # noqa: E402
+import warnings  # noqa: E402
 import zlib  # noqa: E402
 from dataclasses import dataclass, field  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -137,15 +138,12 @@ def stratified_subsample(y: np.ndarray, max_rows: int, rng: np.random.Generator)
 
 def robust_stats(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Column median and scale (IQR; std where the IQR is 0; 1 where both are 0); NaN ignored."""
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)
-            med = np.nanmedian(x, axis=0)
-            q75, q25 = np.nanpercentile(x, [75, 25], axis=0)
-            iqr = q75 - q25
-            std = np.nanstd(x, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        med = np.nanmedian(x, axis=0)
+        q75, q25 = np.nanpercentile(x, [75, 25], axis=0)
+        iqr = q75 - q25
+        std = np.nanstd(x, axis=0)
     med = np.where(np.isfinite(med), med, 0.0)
     scale = np.where(np.isfinite(iqr) & (iqr > 0), iqr, np.where(np.isfinite(std) & (std > 0), std, 1.0))
     return med, scale
