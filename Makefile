@@ -19,6 +19,7 @@ $(STAMP): pyproject.toml | $(PY)
 install: $(STAMP)
 
 demo: $(STAMP)
+	mkdir -p sample_data/out
 	$(PY) sample_data/make_samples.py --out sample_data
 	$(VENV)/bin/attnad detect sample_data/transactions_labelled.csv -c configs/tabular.yaml \
 		--set data.label_column=is_anomaly --set data.id_columns='[txn_id]' \
