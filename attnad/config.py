@@ -59,14 +59,14 @@ ModelConfig = Annotated[
 
 
 class TrainConfig(_Section):
-    epochs: int = Field(20, ge=1, le=10_000)  # upper bound; early stopping usually ends sooner
+    epochs: int | None = Field(None, ge=1, le=10_000)  # passes over the data; null = auto (min_steps)
     batch_size: int = Field(256, ge=1, le=1_000_000)
     lr: float = Field(3e-3, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0, le=1)
     seed: int = 0  # same data, config and seed give the same scores on the same machine
     validation_fraction: float = Field(0.1, ge=0, lt=1)  # held out for early stopping
     patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
-    min_steps: int = Field(600, ge=1)  # floor on optimiser steps, so small tables still learn
+    min_steps: int = Field(600, ge=1)  # epochs: null trains at least this many steps (small tables)
     max_rows: int = Field(200_000, ge=10)  # larger training files are sampled down to this
     max_steps: int = Field(3000, ge=1)  # cap on optimiser steps, keeps big files fast
     trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored

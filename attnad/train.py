@@ -24,6 +24,7 @@ from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel, hidden_cells, random_masks
 
 MAX_VALIDATION_ROWS = 4096
+AUTO_MIN_EPOCHS = 2  # with epochs: null, at least this many passes
 EVAL_EVERY_MIN_STEPS = 50  # validation checks at most this often (an epoch of a small table is 1-5 steps)
 
 
@@ -98,8 +99,9 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
 
     batch = min(cfg.batch_size, len(train_idx))
     steps_per_epoch = max(1, math.ceil(len(train_idx) / batch))
-    # small tables need more passes than `epochs` to learn relations: min_steps sets a floor
-    total_steps = min(max(cfg.epochs * steps_per_epoch, cfg.min_steps), cfg.max_steps)
+    # auto epochs: a small table needs many passes to learn its relations, a big one needs one
+    epochs = cfg.epochs or max(AUTO_MIN_EPOCHS, math.ceil(cfg.min_steps / steps_per_epoch))
+    total_steps = min(epochs * steps_per_epoch, cfg.max_steps)
     eval_every = max(steps_per_epoch, EVAL_EVERY_MIN_STEPS)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,

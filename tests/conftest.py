@@ -13,7 +13,7 @@ torch.set_num_threads(1)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 # small and fast: tests check behaviour, benchmarks check accuracy
-FAST = {"train": {"epochs": 30, "batch_size": 128, "threads": 1, "seed": 0, "min_steps": 400,
+FAST = {"train": {"batch_size": 128, "threads": 1, "seed": 0, "min_steps": 400,
                    "max_steps": 400},
         "model": {"d_model": 16, "n_layers": 2, "n_heads": 2}}
 
