@@ -42,8 +42,9 @@ class TabularTransformerConfig(_Section):
     dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
     mask_ratio: float = Field(0.3, gt=0, lt=1)  # share of cells hidden per training example
     n_score_masks: int = Field(8, ge=1, le=64)  # masks averaged when scoring (fixed, seeded)
-    memory_size: int = Field(256, ge=0, le=65_536)  # training rows per attention memory (0 = off)
-    n_memories: int = Field(16, ge=0, le=256)  # independent random memories averaged
+    memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
+    n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
+    memory_weight: float = Field(1.0, ge=0)  # weight of row attention vs cell reconstruction
 
 
 class AttentionPoolingConfig(_Section):
@@ -51,10 +52,30 @@ class AttentionPoolingConfig(_Section):
     d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
     mask_ratio: float = Field(0.3, gt=0, lt=1)  # tokens hidden while learning to predict them
     n_score_masks: int = Field(8, ge=1, le=64)
+    # time-series mode only: the pooled tokens are the steps of a window
+    window: int = Field(64, ge=2, le=4096)  # steps of context per window
+    stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
+    encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
 
+
+class TemporalTransformerConfig(_Section):
+    type: Literal["temporal_transformer"] = "temporal_transformer"
+    window: int = Field(64, ge=2, le=4096)  # steps of context per window
+    stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
+    encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
+    d_model: int = Field(32, ge=4, le=1024)  # width of each step token
+    n_layers: int = Field(2, ge=1, le=12)  # transformer blocks across the steps of a window
+    n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
+    dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
+    mask_ratio: float = Field(0.25, gt=0, le=0.5)  # share of cells hidden; 1/ratio scoring masks
+    batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
+
+
+TIMESERIES_MODELS = ("temporal_transformer", "attention_pooling")
 
 ModelConfig = Annotated[
-    Union[TabularTransformerConfig, AttentionPoolingConfig], Field(discriminator="type")
+    Union[TabularTransformerConfig, AttentionPoolingConfig, TemporalTransformerConfig],
+    Field(discriminator="type"),
 ]
 
 
@@ -94,10 +115,18 @@ class Config(_Section):
     @model_validator(mode="before")
     @classmethod
     def _default_model_type(cls, raw):
-        """`model:` without `type:` means the default model, so `--set model.d_model=8` works."""
-        if isinstance(raw, dict) and isinstance(raw.get("model"), dict) \
-                and "type" not in raw["model"]:
-            raw = {**raw, "model": {"type": "tabular_transformer", **raw["model"]}}
+        """`model:` without `type:` means the default model, so `--set model.d_model=8` works:
+        temporal_transformer when data.time_column is set (time-series mode), else
+        tabular_transformer."""
+        if not isinstance(raw, dict):
+            return raw
+        data = raw.get("data")
+        timeseries = isinstance(data, dict) and bool(data.get("time_column"))
+        default = "temporal_transformer" if timeseries else "tabular_transformer"
+        if isinstance(raw.get("model"), dict) and "type" not in raw["model"]:
+            raw = {**raw, "model": {"type": default, **raw["model"]}}
+        elif raw.get("model") is None and timeseries:
+            raw = {**raw, "model": {"type": default}}
         return raw
 
 
@@ -106,7 +135,7 @@ def _format_errors(err: ValidationError, source: str) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
         # discriminated unions add the tag to the path: model.tabular_transformer.d_model
-        for tag in ("tabular_transformer.", "attention_pooling."):
+        for tag in ("tabular_transformer.", "attention_pooling.", "temporal_transformer."):
             key = key.replace(f"model.{tag}", "model.")
         parts.append(f"{key}: {e['msg']}")
     return f"{source}: invalid config: " + "; ".join(parts)
@@ -173,6 +202,17 @@ def validate_consistency(cfg: Config, source: str = "config") -> Config:
     m = cfg.model
     if m.d_model % getattr(m, "n_heads", 1) != 0:
         raise ConfigError(f"{source}: model.d_model ({m.d_model}) must divide by model.n_heads")
+    timeseries = bool(cfg.data.time_column)
+    if timeseries and m.type not in TIMESERIES_MODELS:
+        raise ConfigError(f"{source}: model.type {m.type} does not work in time-series mode "
+                          f"(data.time_column is set); use {' or '.join(TIMESERIES_MODELS)}")
+    if not timeseries and m.type == "temporal_transformer":
+        raise ConfigError(f"{source}: model.type temporal_transformer needs data.time_column")
+    if timeseries and (getattr(m, "stride", None) or 0) > m.window:
+        raise ConfigError(f"{source}: model.stride ({m.stride}) must not exceed model.window "
+                          f"({m.window}), or some steps would be in no window")
+    if timeseries and cfg.data.group_column == cfg.data.time_column:
+        raise ConfigError(f"{source}: data.group_column and data.time_column must differ")
     if cfg.threshold.method == "fixed" and cfg.threshold.value is None:
         raise ConfigError(f"{source}: threshold.value is required when threshold.method is fixed")
     return cfg

@@ -17,15 +17,17 @@ import torch
 
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, build_config
-from attnad.data.preprocess import Encoded, Preprocessor
+from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
 from attnad.models import build_model
 from attnad.models.masked import scoring_masks
-from attnad.score import Scorer, fit_error_scale
+from attnad.models.memory import RowMemory
+from attnad.score import Scorer, combine_components, fit_component_scale, fit_error_scale
 from attnad.threshold import fit_threshold, probability
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
+MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
 CALIBRATION_ROWS = 20_000  # training rows scored to fit feature scales and the threshold
 
 
@@ -79,11 +81,29 @@ class Detector:
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
         raw = Scorer(self.model_, self.masks_, None, self.device_).mask_errors(calib)
         self.error_scale_ = fit_error_scale(raw)
-        train_scores, _ = Scorer(self.model_, self.masks_, self.error_scale_,
-                                 self.device_).score(calib)
-        self.threshold_ = fit_threshold(train_scores, cfg.threshold)
         self._scorer = None
+        self.memory_ = None
+        if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
+            vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
+            self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
+                                         cfg.train.seed)
+        parts = self._component_scores(calib)
+        weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0)}
+        self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
+                            for name, v in parts.items()}
+        train_scores = combine_components(parts, self.components_)
+        self.threshold_ = fit_threshold(train_scores, cfg.threshold)
         return self
+
+    def _component_scores(self, enc: Encoded, recon: np.ndarray | None = None) -> dict:
+        """Raw score of each part of the model: cell reconstruction and, when on, row memory."""
+        if recon is None:
+            recon, _ = self.scorer.score(enc)
+        parts = {"reconstruction": recon}
+        if self.memory_ is not None:
+            vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
+            parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
+        return parts
 
     # ---- scoring -------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -107,7 +127,8 @@ class Detector:
 
     def score_with_contributions(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         enc, invalid = self.encode(data)
-        scores, contrib = self.scorer.score(enc)
+        recon, contrib = self.scorer.score(enc)
+        scores = combine_components(self._component_scores(enc, recon), self.components_)
         return scores, contrib, invalid
 
     def score(self, data) -> np.ndarray:
@@ -134,10 +155,14 @@ class Detector:
                 "error_scale": self.error_scale_.tolist(),
                 "feature_names": self.preprocessor_.feature_names,
             },
+            "components": self.components_,
             "threshold": self.threshold_,
             "training": self.training_,
         }
-        write_artifact(path, meta, self.model_.state_dict())
+        state = dict(self.model_.state_dict())
+        if self.memory_ is not None:
+            state.update({f"{MEMORY_PREFIX}{k}": v for k, v in self.memory_.state().items()})
+        write_artifact(path, meta, state)
 
     @classmethod
     def load(cls, path, device: str = "auto") -> "Detector":
@@ -148,6 +173,12 @@ class Detector:
             det.preprocessor_ = Preprocessor.from_dict(meta["preprocessor"])
             det.model_ = build_model(det.config.model, det.preprocessor_.n_numeric,
                                      det.preprocessor_.cardinalities)
+            memory = {k[len(MEMORY_PREFIX):]: tensors.pop(k) for k in list(tensors)
+                      if k.startswith(MEMORY_PREFIX)}
+            det.memory_ = RowMemory.from_state(memory) if memory else None
+            det.components_ = meta["components"]
+            if ("memory" in det.components_) != (det.memory_ is not None):
+                raise ValueError("row memory and components disagree")
             det.model_.load_state_dict(tensors, strict=True)
             n_features = det.model_.n_features
             det.masks_ = torch.zeros(len(meta["scoring"]["masks"]), n_features, dtype=torch.bool)

@@ -84,3 +84,26 @@ def fit_error_scale(mask_errors: np.ndarray, trim: float = 0.05) -> np.ndarray:
     hidden = np.isfinite(mask_errors).any(axis=0)
     floor = max(float(np.median(scale[hidden])) * 1e-2 if hidden.any() else 1e-6, 1e-6)
     return np.maximum(scale, floor)
+
+
+def fit_component_scale(train_scores: np.ndarray) -> dict:
+    """Median and robust spread of one score component on training rows, so components on
+    different scales (squared errors, free energies) can be added."""
+    s = np.asarray(train_scores, dtype=np.float64)
+    s = s[np.isfinite(s)]
+    if s.size == 0:
+        return {"center": 0.0, "scale": 1.0}
+    q1, med, q3 = np.quantile(s, [0.25, 0.5, 0.75])
+    scale = (q3 - q1) / 1.349
+    if not scale > 0:
+        scale = float(np.std(s)) or 1.0
+    return {"center": float(med), "scale": float(scale)}
+
+
+def combine_components(parts: dict[str, np.ndarray], components: dict) -> np.ndarray:
+    """Weighted sum of robustly standardised components: higher = more anomalous."""
+    total = None
+    for name, c in components.items():
+        z = c["weight"] * (parts[name] - c["center"]) / c["scale"]
+        total = z if total is None else total + z
+    return np.nan_to_num(total, nan=0.0, posinf=1e12, neginf=-1e12).astype(np.float64)

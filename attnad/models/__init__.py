@@ -1,10 +1,12 @@
-"""Model registry: `build_model(model_config, n_numeric, cardinalities)` by `model.type`."""
+"""Model registry by `model.type`: `build_model(model_config, n_numeric, cardinalities)` for tables,
+`build_series_model(model_config, n_features)` for time series (tokens are time steps)."""
 
 from __future__ import annotations
 
 from attnad.models.masked import MaskedCellModel
 from attnad.models.pooling import AttentionPoolingModel
 from attnad.models.tabular import TabularTransformer
+from attnad.models.temporal import MaskedStepModel, TemporalPooling, TemporalTransformer
 
 REGISTRY = {
     "tabular_transformer": TabularTransformer,
@@ -14,3 +16,13 @@ REGISTRY = {
 
 def build_model(cfg, n_numeric: int, cardinalities: list[int]) -> MaskedCellModel:
     return REGISTRY[cfg.type](cfg, n_numeric, cardinalities)
+
+
+SERIES_REGISTRY = {
+    "temporal_transformer": TemporalTransformer,
+    "attention_pooling": TemporalPooling,
+}
+
+
+def build_series_model(cfg, n_features: int) -> MaskedStepModel:
+    return SERIES_REGISTRY[cfg.type](cfg, n_features)

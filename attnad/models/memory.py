@@ -1,0 +1,91 @@
+"""Attention across rows: many small random memories of training rows, scored by free energy.
+
+Each memory j holds m training rows. A row x attends to them with logits -||x - m_i||^2 / tau_j,
+and its score on that memory is the free energy of that softmax, e_j(x) = -tau_j-units
+logsumexp_i(-||x - m_i||^2 / tau_j): low when some memory rows are close, high when none are. It is
+the article's z = sum a_i x_i applied across samples (non-parametric transformers, NPT-AD), read
+out as an energy instead of a reconstruction: reconstructing x from the attended rows collapses
+on contaminated data, where similar anomalies in the memory rebuild each other.
+
+Many small memories, averaged, are the attention analogue of IsolationForest's subsampling: a
+cluster of anomalies is rarely whole in a 256-row memory, so it cannot shield itself. tau_j is
+the median squared distance to the 5th neighbour inside memory j: scale-free, nothing to tune.
+
+    mem = RowMemory.fit(vectors, size=256, count=32, seed=0)
+    energy = mem.energy(vectors)   # (n,), higher = more anomalous
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+NEIGHBOUR = 5  # tau: median squared distance to this neighbour inside a memory
+DROP_NATS = 60.0  # logits this far below a row's best match add nothing to logsumexp in float32
+CHUNK = 4096  # rows scored at a time
+
+
+def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    # a (n, D), b (m, D) -> (n, m)
+    return ((a * a).sum(1, keepdim=True) + (b * b).sum(1)[None] - 2.0 * a @ b.T).clamp_min_(0.0)
+
+
+def _fast_logsumexp(logits: torch.Tensor) -> torch.Tensor:
+    """logsumexp over dim 1, skipping terms that would underflow: same value, much faster on CPU
+    (denormal exp() results are slow)."""
+    mx = logits.max(1, keepdim=True).values
+    return (mx + (logits - mx).clamp_min_(-DROP_NATS).exp_().sum(1, keepdim=True).log_()).squeeze(1)
+
+
+def temperature(memory: torch.Tensor) -> float:
+    d = sq_distances(memory, memory)
+    d.fill_diagonal_(float("inf"))
+    k = min(NEIGHBOUR, memory.shape[0] - 1)
+    if k < 1:
+        return 1.0
+    t = d.topk(k, dim=1, largest=False).values[:, -1].median().item()
+    if not np.isfinite(t) or t <= 1e-12:  # many duplicates: fall back to typical positive distance
+        pos = d[torch.isfinite(d) & (d > 1e-12)]
+        t = pos.median().item() if pos.numel() else 1.0
+    return float(t)
+
+
+class RowMemory:
+    def __init__(self, memories: torch.Tensor, taus: torch.Tensor):
+        self.memories = memories  # (J, m, D)
+        self.taus = taus  # (J,)
+
+    @classmethod
+    def fit(cls, vectors: torch.Tensor, size: int, count: int, seed: int) -> "RowMemory":
+        n = vectors.shape[0]
+        m = min(size, n)
+        rng = np.random.default_rng(seed)
+        idx = np.stack([np.sort(rng.choice(n, m, replace=False)) for _ in range(count)])
+        memories = vectors[torch.from_numpy(idx)]  # (J, m, D)
+        taus = torch.tensor([temperature(memories[j]) for j in range(count)], dtype=torch.float32)
+        return cls(memories.contiguous(), taus)
+
+    @torch.inference_mode()
+    def energy(self, x: torch.Tensor) -> torch.Tensor:
+        """Mean free energy over memories, (n,). One exact copy of x in a memory is ignored, so a
+        training row is not vouched for by itself and scores the same as an unseen copy of it."""
+        out = torch.zeros(x.shape[0])
+        for start in range(0, x.shape[0], CHUNK):
+            xs = x[start:start + CHUNK]
+            rows = torch.arange(xs.shape[0])
+            total = torch.zeros(xs.shape[0])
+            for mem, tau in zip(self.memories, self.taus):
+                d = sq_distances(xs, mem)  # (B, m)
+                best, where = d.min(1)
+                self_match = (best <= 1e-9) & (d.shape[1] > 1)
+                d[rows[self_match], where[self_match]] = float("inf")
+                total += -_fast_logsumexp(-d / tau)
+            out[start:start + CHUNK] = total / len(self.taus)
+        return out
+
+    def state(self) -> dict[str, torch.Tensor]:
+        return {"memories": self.memories, "taus": self.taus}
+
+    @classmethod
+    def from_state(cls, state: dict[str, torch.Tensor]) -> "RowMemory":
+        return cls(state["memories"].float(), state["taus"].float())

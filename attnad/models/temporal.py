@@ -1,0 +1,119 @@
+"""Attention across the time steps of a window: the default model in time-series mode.
+
+Each time step is a token (its signals through a per-step encoder, plus a position), self-attention
+lets every step look at every other step of the window, and a head predicts every cell. Training
+hides some cells (masked-step modelling, as in MCM / masked autoencoders for time series) and
+learns to fill them in from the rest of the window: the step before and after, and the other
+signals at the same step. A cell the model cannot fill in is anomalous: a spike, a shifted level,
+a signal that stops following the others or freezes while they move.
+
+    model = TemporalTransformer(TemporalTransformerConfig(window=64), n_features=5)
+    err = model.cell_errors(x, hidden, target, valid)   # (B, T, F) squared errors of hidden cells
+
+The same interface serves the article's attention pooling over the steps of a window
+(`TemporalPooling`). Modules here know nothing about files, entities or devices.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from attnad.models.encoders import build_encoder
+from attnad.models.pooling import AttentionPooling
+
+
+class MaskedStepModel(nn.Module):
+    """Encode [visible values, hidden flags] per step, mix the steps (subclass), predict each cell.
+
+    The hidden flags are part of the input so the model knows a 0 means "not shown", not "value 0";
+    missing cells are shown to it the same way and are never targets.
+    """
+
+    def __init__(self, n_features: int, window: int, encoder: str, d: int):
+        super().__init__()
+        self.n_features = n_features
+        self.window = window
+        self.encoder = build_encoder(encoder, 2 * n_features, d)
+        self.position = nn.Parameter(torch.randn(window, d) / d ** 0.5)
+        self.head = nn.Sequential(nn.LayerNorm(d), nn.Linear(d, n_features))
+
+    def mix(self, tokens: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x, hidden, valid):
+        # x (B, T, F) scaled values; hidden (B, T, F) bool: masked or missing, not shown;
+        # valid (B, T) bool: False on the left padding of windows longer than their series
+        T = x.shape[1]
+        shown = x.masked_fill(hidden, 0.0)
+        inp = torch.cat([shown, hidden.to(x.dtype)], dim=-1) * valid.unsqueeze(-1)  # (B, T, 2F)
+        tokens = self.encoder(inp) + self.position[self.window - T:]  # (B, T, d), right-aligned
+        return self.head(self.mix(tokens, valid))  # (B, T, F)
+
+    def cell_errors(self, x, hidden, target, valid):
+        """Squared error of each target cell (hidden, present, not padding), 0 elsewhere, (B, T, F)."""
+        pred = self(x, hidden, valid)
+        return ((pred - x) ** 2) * target
+
+
+class StepAttention(nn.Module):
+    """Multi-head self-attention across steps; padded steps are never attended to."""
+
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.n_heads = n_heads
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        self.dropout = dropout
+
+    def forward(self, x, valid):
+        B, T, d = x.shape
+        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        keep = valid[:, None, None, :]  # (B, 1, 1, T): which keys take part
+        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
+                                           dropout_p=self.dropout if self.training else 0.0)
+        return self.out(y.transpose(1, 2).reshape(B, T, d))  # (B, T, d)
+
+
+class StepBlock(nn.Module):
+    """Pre-norm transformer block over the steps of a window."""
+
+    def __init__(self, d: int, n_heads: int, dropout: float):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = StepAttention(d, n_heads, dropout)
+        self.ln2 = nn.LayerNorm(d)
+        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d),
+                                 nn.Dropout(dropout))
+
+    def forward(self, x, valid):
+        x = x + self.attn(self.ln1(x), valid)
+        return x + self.mlp(self.ln2(x))
+
+
+class TemporalTransformer(MaskedStepModel):
+    def __init__(self, cfg, n_features: int):
+        super().__init__(n_features, cfg.window, cfg.encoder, cfg.d_model)
+        self.blocks = nn.ModuleList(
+            StepBlock(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
+
+    def mix(self, tokens, valid):
+        h = tokens  # (B, T, d)
+        for block in self.blocks:
+            h = block(h, valid)
+        return h
+
+
+class TemporalPooling(MaskedStepModel):
+    """The article's model over steps: z = sum_i softmax(W x_i) x_i, step i predicted by f(z - x_i)."""
+
+    def __init__(self, cfg, n_features: int):
+        super().__init__(n_features, cfg.window, cfg.encoder, cfg.d_model)
+        d = cfg.d_model
+        self.pool = AttentionPooling(d)
+        self.f = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))
+
+    def mix(self, tokens, valid):
+        z, _ = self.pool(tokens, ~valid)  # (B, d): padding takes no part in the pool
+        return self.f(z.unsqueeze(1) - tokens)  # (B, T, d)
