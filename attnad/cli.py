@@ -103,10 +103,17 @@ def _fit(data: Path, cfg, console: Console):
     from attnad.detector import Detector
     from attnad.progress import step_progress
 
-    table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed)
-    if total > table.num_rows:
-        console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
-                      "(train.max_rows)")
+    if cfg.data.time_column:  # a series needs its steps in order, not a random sample
+        from attnad.data.windows import read_table
+        table = read_table(data)
+        if table.num_rows > cfg.train.max_rows:
+            console.print(f"training on the latest {cfg.train.max_rows:,} of {table.num_rows:,} "
+                          "rows, shared across entities in proportion (train.max_rows)")
+    else:
+        table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed)
+        if total > table.num_rows:
+            console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
+                          "(train.max_rows)")
     with step_progress(console, "training") as progress:
         det = Detector(cfg).fit(table, progress=progress, source=str(data))
     return det
@@ -152,8 +159,8 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
 
 @app.command()
 def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
-          batch_size: BatchOpt = None, device: DeviceOpt = None, quiet: QuietOpt = False,
-          debug: DebugOpt = False):
+          batch_size: BatchOpt = None, set_: SetOpt = None, device: DeviceOpt = None,
+          quiet: QuietOpt = False, debug: DebugOpt = False):
     """Write DATA's rows with an anomaly_score column (higher = more anomalous).
 
     Example: attnad score new.parquet -m model/ -o scored.parquet
@@ -167,7 +174,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
         from attnad.progress import row_progress
         check_input(data)
         check_output(data, output)
-        det = Detector.load(model, device=device or "auto")
+        det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         with row_progress(console, data) as progress:
             stats = score_file(det, data, output, flags=False, keep=keep, batch_size=batch_size,
                                progress=progress)
@@ -223,10 +230,10 @@ def detect(
         if summary_json is not None and not summary_json.parent.is_dir():
             raise UserError(f"--summary-json {summary_json}: directory does not exist")
         if model is not None:
-            if config is not None or set_ or seed is not None or save_model is not None:
-                raise UserError("-c/--set/--seed/--save-model configure training; with -m the "
+            if config is not None or seed is not None or save_model is not None:
+                raise UserError("-c/--seed/--save-model configure training; with -m the "
                                 "model is already trained (drop them or drop -m)")
-            det = Detector.load(model, device=device or "auto")
+            det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         else:
             cfg = _load_config(config, set_, seed, device)
             if contamination is not None:

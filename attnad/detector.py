@@ -16,7 +16,7 @@ import pyarrow as pa
 import torch
 
 from attnad.artifact import read_artifact, write_artifact
-from attnad.config import Config, build_config
+from attnad.config import Config, apply_overrides, build_config, parse_override
 from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
@@ -24,11 +24,12 @@ from attnad.models import build_model
 from attnad.models.masked import scoring_masks
 from attnad.models.memory import RowMemory
 from attnad.score import Scorer, combine_components, fit_component_scale, fit_error_scale
-from attnad.threshold import fit_threshold, probability
+from attnad.threshold import fit_threshold, probability, quantile_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
-CALIBRATION_ROWS = 20_000  # training rows scored to fit feature scales and the threshold
+CALIBRATION_ROWS = 20_000
+SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model  # training rows scored to fit feature scales and the threshold
 
 
 def as_table(data) -> pa.Table:
@@ -52,8 +53,9 @@ class Detector:
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, data, *, device: str | None = None, progress=None, source: str = "data"):
         cfg = self.config
-        if cfg.data.time_column:
-            raise UserError("time-series mode (data.time_column) is not available in this version")
+        if cfg.data.time_column:  # time-series mode: attnad/timeseries.py
+            from attnad.timeseries import fit_series
+            return fit_series(self, data, device=device, progress=progress, source=source)
         set_threads(cfg.train.threads)
         table = as_table(data)
         if table.num_rows == 0:
@@ -125,7 +127,22 @@ class Detector:
         cols, invalid = self.schema_.coerce(table)
         return self.preprocessor_.transform(cols), invalid
 
+    @property
+    def is_timeseries(self) -> bool:
+        return bool(self.config.data.time_column)
+
+    @property
+    def feature_sources(self) -> list[str]:
+        """The input column behind each entry of the contributions returned with scores."""
+        self._check_fitted()
+        if self.is_timeseries:
+            return list(self.series_.features)
+        return self.preprocessor_.feature_sources
+
     def score_with_contributions(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        if self.is_timeseries:
+            from attnad.timeseries import score_table
+            return score_table(self, data)
         enc, invalid = self.encode(data)
         recon, contrib = self.scorer.score(enc)
         scores = combine_components(self._component_scores(enc, recon), self.components_)
@@ -146,6 +163,9 @@ class Detector:
     # ---- persistence ---------------------------------------------------------------------
     def save(self, path) -> None:
         self._check_fitted()
+        if self.is_timeseries:
+            from attnad.timeseries import save_series
+            return save_series(self, path)
         meta = {
             "config": self.config.model_dump(mode="json"),
             "schema": self.schema_.to_dict(),
@@ -164,9 +184,35 @@ class Detector:
             state.update({f"{MEMORY_PREFIX}{k}": v for k, v in self.memory_.state().items()})
         write_artifact(path, meta, state)
 
+    def apply_overrides(self, overrides: list[str]) -> "Detector":
+        """`--set` on a trained model: scoring keys (score.*, threshold.*) may change; keys that
+        shaped the trained model may not, since changing them would silently mean nothing."""
+        if not overrides:
+            return self
+        self._check_fitted()
+        for item in overrides:
+            path, _ = parse_override(item)
+            if path[0] not in SCORING_SECTIONS:
+                raise UserError(f"--set {item}: {'.'.join(path)} was fixed when the model was "
+                                f"trained; only {', '.join(s + '.*' for s in SCORING_SECTIONS)} "
+                                "can change at scoring time (retrain to change the rest)")
+        raw = apply_overrides(self.config.model_dump(mode="json"), overrides)
+        new = build_config(raw, "--set")
+        if new.threshold != self.config.threshold:
+            t = new.threshold
+            value = t.value if t.method == "fixed" else quantile_threshold(self.threshold_,
+                                                                            t.contamination)
+            self.threshold_ = {**self.threshold_, "method": t.method,
+                               "contamination": t.contamination, "value": float(value)}
+        self.config = new
+        return self
+
     @classmethod
     def load(cls, path, device: str = "auto") -> "Detector":
         meta, tensors = read_artifact(path)
+        if "timeseries" in meta:
+            from attnad.timeseries import load_series
+            return load_series(cls, path, meta, tensors, device)
         try:
             det = cls(build_config(meta["config"], f"{path}/attnad.json"))
             det.schema_ = Schema.from_dict(meta["schema"])

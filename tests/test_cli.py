@@ -184,3 +184,14 @@ def test_every_command_is_in_the_readme():
     for cmd in ("train", "score", "detect"):
         assert f"attnad {cmd}" in readme
     assert "make demo" in readme and "make test" in readme
+
+
+def test_set_on_a_trained_model_changes_scoring_keys_only(tmp_path, model_dir, csv_file):
+    out = tmp_path / "d.csv"
+    r = run("detect", csv_file, "-m", model_dir, "-o", out, "--set", "threshold.contamination=0.2")
+    assert r.exit_code == 0, r.output
+    assert 0.12 < pd.read_csv(out).anomaly_flag.mean() < 0.28
+    r = run("score", csv_file, "-m", model_dir, "-o", out, "--set", "score.batch_size=100")
+    assert r.exit_code == 0, r.output
+    r = run("score", csv_file, "-m", model_dir, "-o", out, "--set", "model.d_model=8")
+    assert r.exit_code == 2 and "fixed when the model was trained" in r.output
