@@ -35,7 +35,7 @@ class Encoded:
     cat: np.ndarray  # (n, Fc) int64 category indices
 
     def __len__(self) -> int:
-        return self.num.shape[0] if self.num.size or self.num.shape[0] else self.cat.shape[0]
+        return self.num.shape[0]  # (n, 0) when there are no numeric features
 
     def take(self, idx: np.ndarray) -> "Encoded":
         return Encoded(self.num[idx], self.num_missing[idx], self.cat[idx])

@@ -50,7 +50,11 @@ class FeatureTokenizer(nn.Module):
 
 
 class ReconstructionHead(nn.Module):
-    """Per-feature predictions: a value for each numeric feature, logits over each vocabulary."""
+    """Per-feature predictions: a value for each numeric feature, logits over each vocabulary.
+
+    Category logits are padded to the largest vocabulary, (B, Fc, Cmax), instead of one shared
+    output over all vocabularies: cost grows with the number of columns, not its square.
+    """
 
     def __init__(self, n_numeric: int, cardinalities: list[int], d: int):
         super().__init__()
@@ -59,38 +63,88 @@ class ReconstructionHead(nn.Module):
         self.norm = nn.LayerNorm(d)
         self.num_weight = nn.Parameter(torch.randn(n_numeric, d) / math.sqrt(d))
         self.num_bias = nn.Parameter(torch.zeros(n_numeric))
-        total = max(sum(cardinalities), 1)
-        self.cat_proj = nn.Linear(d, total)
-        # which logit columns belong to which categorical feature
-        owner = torch.full((total,), -1, dtype=torch.long)
-        start = 0
-        for j, c in enumerate(cardinalities):
-            owner[start:start + c] = j
-            start += c
-        self.register_buffer("cat_owner", owner)
+        fc, cmax = len(cardinalities), max(cardinalities, default=1)
+        self.cat_weight = nn.Parameter(torch.randn(fc, cmax, d) / math.sqrt(d))
+        self.cat_bias = nn.Parameter(torch.zeros(fc, cmax))
+        valid = torch.arange(cmax).unsqueeze(0) < torch.tensor(cardinalities or [0]).unsqueeze(1)
+        self.register_buffer("cat_valid", valid[:fc])  # (Fc, Cmax)
 
     def forward(self, h):
         h = self.norm(h)  # (B, F, d)
         num_pred = (h[:, : self.n_numeric] * self.num_weight).sum(-1) + self.num_bias  # (B, Fn)
         cat_logits = None
         if self.cardinalities:
-            logits = self.cat_proj(h[:, self.n_numeric:])  # (B, Fc, total)
-            own = self.cat_owner.unsqueeze(0) == torch.arange(
-                len(self.cardinalities), device=h.device).unsqueeze(1)  # (Fc, total)
-            cat_logits = logits.masked_fill(~own, float("-inf"))
+            hc = h[:, self.n_numeric:]  # (B, Fc, d)
+            logits = torch.einsum("bfd,fcd->bfc", hc, self.cat_weight) + self.cat_bias
+            cat_logits = logits.masked_fill(~self.cat_valid, float("-inf"))  # (B, Fc, Cmax)
         return num_pred, cat_logits
+
+
+class GroupedNumericCells(nn.Module):
+    """Wide tables: numeric columns pooled into at most G tokens of neighbouring columns.
+
+    Token g = sum over its columns j of (x_j w_j + b_j, or a missing / mask embedding) + e_j,
+    divided by sqrt(group size); column j is predicted from token g with its own head vector.
+    Written as batched matmuls over (B, G, S) so the (B, F, d) per-column tokens of a
+    1,500-column table are never materialised: attention then costs G tokens, not F.
+    """
+
+    def __init__(self, n_numeric: int, d: int, max_groups: int):
+        super().__init__()
+        self.n, self.g = n_numeric, min(n_numeric, max_groups)
+        self.s = math.ceil(n_numeric / self.g)  # columns per group (last ones padded)
+        init = 1.0 / math.sqrt(d)
+        shape = (self.g, self.s, d)
+        self.weight = nn.Parameter(torch.randn(shape) * init)
+        self.bias = nn.Parameter(torch.randn(shape) * init)
+        self.missing = nn.Parameter(torch.randn(shape) * init)
+        self.mask_embedding = nn.Parameter(torch.randn(d) * init)
+        self.head_weight = nn.Parameter(torch.randn(shape) * init)
+        self.head_bias = nn.Parameter(torch.zeros(self.g, self.s))
+        self.norm = nn.LayerNorm(d)
+        real = torch.zeros(self.g * self.s)
+        real[:n_numeric] = 1.0
+        self.register_buffer("real", real.view(self.g, self.s), persistent=False)
+
+    def _grid(self, t: torch.Tensor) -> torch.Tensor:
+        # (B, F) -> (B, G, S), padding columns are 0
+        pad = self.g * self.s - self.n
+        return F.pad(t, (0, pad)).view(t.shape[0], self.g, self.s)
+
+    def tokens(self, num, num_missing, mask):
+        vis = self._grid((~mask[:, : self.n]).float())
+        miss = self._grid(num_missing.float())
+        present = vis * (1 - miss) * self.real
+        tok = torch.einsum("bgs,gsd->bgd", self._grid(num) * present, self.weight)
+        tok = tok + torch.einsum("bgs,gsd->bgd", present, self.bias)
+        tok = tok + torch.einsum("bgs,gsd->bgd", vis * miss * self.real, self.missing)
+        hidden = ((1 - vis) * self.real).sum(-1, keepdim=True)  # (B, G, 1)
+        tok = tok + hidden * self.mask_embedding
+        return tok / self.real.sum(-1, keepdim=True).sqrt()  # (B, G, d)
+
+    def predict(self, h):
+        # h (B, G, d) -> (B, F) predictions of every numeric column
+        pred = torch.einsum("bgd,gsd->bgs", self.norm(h), self.head_weight) + self.head_bias
+        return pred.reshape(h.shape[0], -1)[:, : self.n]
 
 
 class MaskedCellModel(nn.Module):
     """Tokenise, mix tokens (subclass), predict every cell; errors are reported for hidden cells."""
 
-    def __init__(self, n_numeric: int, cardinalities: list[int], d: int):
+    def __init__(self, n_numeric: int, cardinalities: list[int], d: int, max_tokens: int = 10**9):
         super().__init__()
         self.n_numeric = n_numeric
         self.cardinalities = list(cardinalities)
         self.n_features = n_numeric + len(cardinalities)
-        self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d)
-        self.head = ReconstructionHead(n_numeric, cardinalities, d)
+        self.grouped = self.n_features > max_tokens and n_numeric > 0
+        if self.grouped:  # wide: numeric columns share tokens, categories keep their own
+            n_cat = len(cardinalities)
+            self.numeric_groups = GroupedNumericCells(n_numeric, d, max(max_tokens - n_cat, 1))
+            self.tokenizer = FeatureTokenizer(0, cardinalities, d)
+            self.head = ReconstructionHead(0, cardinalities, d)
+        else:
+            self.tokenizer = FeatureTokenizer(n_numeric, cardinalities, d)
+            self.head = ReconstructionHead(n_numeric, cardinalities, d)
 
     def mix(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -100,17 +154,27 @@ class MaskedCellModel(nn.Module):
 
         Missing numeric cells have no target: their error is 0 and they never count as hidden.
         """
-        tokens = self.tokenizer(num, num_missing, cat, mask)
-        h = self.mix(tokens, mask)  # (B, F, d)
-        num_pred, cat_logits = self.head(h)
+        if self.grouped:
+            ng = self.numeric_groups
+            groups = ng.tokens(num, num_missing, mask)  # (B, G, d)
+            cats = self.tokenizer(num[:, :0], num_missing[:, :0], cat, mask[:, self.n_numeric:]) \
+                if self.cardinalities else groups[:, :0]
+            group_hidden = ng._grid(mask[:, : self.n_numeric].float()).sum(-1) >= ng.real.sum(-1)
+            h = self.mix(torch.cat([groups, cats], 1),
+                         torch.cat([group_hidden, mask[:, self.n_numeric:]], 1))  # (B, G+Fc, d)
+            num_pred = ng.predict(h[:, : ng.g])
+            _, cat_logits = self.head(h[:, ng.g:]) if self.cardinalities else (None, None)
+        else:
+            tokens = self.tokenizer(num, num_missing, cat, mask)  # (B, F, d)
+            h = self.mix(tokens, mask)  # (B, F, d)
+            num_pred, cat_logits = self.head(h)
         errs = []
         if self.n_numeric:
             e = (num_pred - num) ** 2
             errs.append(e.masked_fill(num_missing, 0.0))
         if cat_logits is not None:
-            logp = F.log_softmax(cat_logits, dim=-1)  # (B, Fc, total)
-            target = (cat + self.tokenizer.cat_offsets).unsqueeze(-1)
-            errs.append(-logp.gather(-1, target).squeeze(-1))
+            logp = F.log_softmax(cat_logits, dim=-1)  # (B, Fc, Cmax)
+            errs.append(-logp.gather(-1, cat.unsqueeze(-1)).squeeze(-1))
         return torch.cat(errs, dim=1)
 
 

