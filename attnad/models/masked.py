@@ -91,8 +91,9 @@ class GroupedNumericCells(nn.Module):
 
     def __init__(self, n_numeric: int, d: int, max_groups: int):
         super().__init__()
-        self.n, self.g = n_numeric, min(n_numeric, max_groups)
-        self.s = math.ceil(n_numeric / self.g)  # columns per group (last ones padded)
+        self.n = n_numeric
+        self.s = math.ceil(n_numeric / max(1, min(n_numeric, max_groups)))  # columns per group
+        self.g = math.ceil(n_numeric / self.s)  # groups; only the last one may be padded
         init = 1.0 / math.sqrt(d)
         shape = (self.g, self.s, d)
         self.weight = nn.Parameter(torch.randn(shape) * init)

@@ -78,6 +78,14 @@ def test_pooling_weights_are_a_distribution():
     assert torch.allclose(z, (a.unsqueeze(-1) * x).sum(1))
 
 
+@pytest.mark.parametrize("n_columns,max_tokens", [(100, 64), (150, 16), (65, 64)])
+def test_grouped_columns_fill_every_token(n_columns, max_tokens):
+    from attnad.models.masked import GroupedNumericCells
+    g = GroupedNumericCells(n_columns, 8, max_tokens)
+    assert g.g <= max_tokens and bool((g.real.sum(-1) > 0).all())  # no empty token
+    assert int(g.real.sum()) == n_columns
+
+
 def test_wide_table_pools_columns_and_still_finds_a_corrupt_one():
     rng = np.random.default_rng(0)
     n, f = 600, 150
