@@ -39,36 +39,41 @@ class TabularTransformerConfig(_Section):
     d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
     n_layers: int = Field(2, ge=1, le=12)  # transformer blocks across feature tokens
     n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
+    max_tokens: int = Field(64, ge=2, le=4096)  # wider tables pool neighbouring columns per token
     dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
     mask_ratio: float = Field(0.3, gt=0, lt=1)  # share of cells hidden per training example
     n_score_masks: int = Field(8, ge=1, le=64)  # masks averaged when scoring (fixed, seeded)
     memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
-    memory_weight: float = Field(1.0, ge=0)  # weight of row attention vs cell reconstruction
+    memory_weight: float = Field(2.0, ge=0)  # weight of row attention vs cell reconstruction
 
 
 class AttentionPoolingConfig(_Section):
     type: Literal["attention_pooling"] = "attention_pooling"
     d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
+    max_tokens: int = Field(64, ge=2, le=4096)  # wider tables pool neighbouring columns per token
     mask_ratio: float = Field(0.3, gt=0, lt=1)  # tokens hidden while learning to predict them
     n_score_masks: int = Field(8, ge=1, le=64)
     # time-series mode only: the pooled tokens are the steps of a window
     window: int = Field(64, ge=2, le=4096)  # steps of context per window
     stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
     encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
+    batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
+    signal_masks: bool = False  # also hide whole signals across a window (timeseries.yaml)
 
 
 class TemporalTransformerConfig(_Section):
     type: Literal["temporal_transformer"] = "temporal_transformer"
     window: int = Field(64, ge=2, le=4096)  # steps of context per window
     stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
-    encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
+    encoder: Literal["linear", "cnn", "gru", "lstm"] = "cnn"  # per-step encoder
     d_model: int = Field(32, ge=4, le=1024)  # width of each step token
     n_layers: int = Field(2, ge=1, le=12)  # transformer blocks across the steps of a window
     n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
     dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
     mask_ratio: float = Field(0.25, gt=0, le=0.5)  # share of cells hidden; 1/ratio scoring masks
     batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
+    signal_masks: bool = False  # also hide whole signals across a window (timeseries.yaml)
 
 
 TIMESERIES_MODELS = ("temporal_transformer", "attention_pooling")
