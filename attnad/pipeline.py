@@ -91,12 +91,11 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     stats.threshold = t
     label = det.config.data.label_column
     id_cols = [c for c in det.schema_.names("id") if c in names]
-    sources = det.preprocessor_.feature_sources
+    sources = det.feature_sources
     rng = np.random.default_rng(0)
     bs = batch_size or det.config.score.batch_size
     with AtomicWriter(out_path, out_schema) as writer:
-        for batch in iter_batches(in_path, bs):
-            scores, contrib, invalid = det.score_with_contributions(batch)
+        for batch, scores, contrib, invalid in _scored_batches(det, in_path, bs, stats):
             arrays = [batch.column(names.index(c)) for c in kept]
             arrays.append(pa.array(scores, type=pa.float64()))
             flag = scores > t
@@ -109,6 +108,17 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
             if progress:
                 progress(stats.rows)
     return stats
+
+
+def _scored_batches(det, in_path, batch_size: int, stats: RunStats):
+    """(batch, scores, contributions, invalid counts) in input order. Tables: batch by batch.
+    Time series: two passes (attnad.timeseries), since a row's windows reach into later batches."""
+    if det.is_timeseries:
+        from attnad.timeseries import scored_batches
+        yield from scored_batches(det, in_path, batch_size, stats.warnings)
+        return
+    for batch in iter_batches(in_path, batch_size):
+        yield (batch, *det.score_with_contributions(batch))
 
 
 def _update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources, label,
