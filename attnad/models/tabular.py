@@ -25,22 +25,29 @@ class SelfAttention(nn.Module):
         self.out = nn.Linear(d, d)
         self.dropout = dropout
 
-    def forward(self, x, return_weights: bool = False):
+    def forward(self, x, valid=None, return_weights: bool = False):
+        # valid (B, T) bool or None: tokens that may be attended to (time-series padding)
         B, T, d = x.shape
         q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
+        keep = None if valid is None else valid[:, None, None, :]  # (B, 1, 1, T)
         if return_weights:  # explicit path, only for explanations
-            w = torch.softmax(q @ k.transpose(-1, -2) / (q.shape[-1] ** 0.5), dim=-1)  # (B, H, T, T)
+            logits = q @ k.transpose(-1, -2) / (q.shape[-1] ** 0.5)  # (B, H, T, T)
+            if keep is not None:
+                logits = logits.masked_fill(~keep, float("-inf"))
+            w = torch.softmax(logits, dim=-1)
             y = w @ v
         else:
             w = None
             y = F.scaled_dot_product_attention(
-                q, k, v, dropout_p=self.dropout if self.training else 0.0)  # (B, H, T, dh)
+                q, k, v, attn_mask=keep,
+                dropout_p=self.dropout if self.training else 0.0)  # (B, H, T, dh)
         y = self.out(y.transpose(1, 2).reshape(B, T, d))
         return (y, w) if return_weights else y
 
 
 class Block(nn.Module):
-    """Pre-norm transformer block: attention then a 2x MLP, each with a residual."""
+    """Pre-norm transformer block: attention then a 2x MLP, each with a residual. Shared by the
+    tabular (tokens = columns) and temporal (tokens = steps, with padding) models."""
 
     def __init__(self, d: int, n_heads: int, dropout: float):
         super().__init__()
@@ -50,8 +57,8 @@ class Block(nn.Module):
         self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d),
                                  nn.Dropout(dropout))
 
-    def forward(self, x):
-        x = x + self.attn(self.ln1(x))
+    def forward(self, x, valid=None):
+        x = x + self.attn(self.ln1(x), valid)
         return x + self.mlp(self.ln2(x))
 
 
@@ -72,7 +79,7 @@ class TabularTransformer(MaskedCellModel):
         """Per-layer attention weights averaged over heads, (L, B, F, F): what each cell looked at."""
         maps, h = [], tokens
         for block in self.blocks:
-            y, w = block.attn(block.ln1(h), return_weights=True)
+            y, w = block.attn(block.ln1(h), None, return_weights=True)
             h = h + y
             h = h + block.mlp(block.ln2(h))
             maps.append(w.mean(1))

@@ -17,11 +17,11 @@ The same interface serves the article's attention pooling over the steps of a wi
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from attnad.models.encoders import build_encoder
 from attnad.models.pooling import AttentionPooling
+from attnad.models.tabular import Block
 
 
 class MaskedStepModel(nn.Module):
@@ -57,46 +57,11 @@ class MaskedStepModel(nn.Module):
         return ((pred - x) ** 2) * target
 
 
-class StepAttention(nn.Module):
-    """Multi-head self-attention across steps; padded steps are never attended to."""
-
-    def __init__(self, d: int, n_heads: int, dropout: float):
-        super().__init__()
-        self.n_heads = n_heads
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        self.dropout = dropout
-
-    def forward(self, x, valid):
-        B, T, d = x.shape
-        q, k, v = self.qkv(x).view(B, T, 3, self.n_heads, d // self.n_heads).permute(2, 0, 3, 1, 4)
-        keep = valid[:, None, None, :]  # (B, 1, 1, T): which keys take part
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=keep,
-                                           dropout_p=self.dropout if self.training else 0.0)
-        return self.out(y.transpose(1, 2).reshape(B, T, d))  # (B, T, d)
-
-
-class StepBlock(nn.Module):
-    """Pre-norm transformer block over the steps of a window."""
-
-    def __init__(self, d: int, n_heads: int, dropout: float):
-        super().__init__()
-        self.ln1 = nn.LayerNorm(d)
-        self.attn = StepAttention(d, n_heads, dropout)
-        self.ln2 = nn.LayerNorm(d)
-        self.mlp = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d),
-                                 nn.Dropout(dropout))
-
-    def forward(self, x, valid):
-        x = x + self.attn(self.ln1(x), valid)
-        return x + self.mlp(self.ln2(x))
-
-
 class TemporalTransformer(MaskedStepModel):
     def __init__(self, cfg, n_features: int):
         super().__init__(n_features, cfg.window, cfg.encoder, cfg.d_model)
         self.blocks = nn.ModuleList(
-            StepBlock(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
+            Block(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
 
     def mix(self, tokens, valid):
         h = tokens  # (B, T, d)
