@@ -903,7 +903,7 @@ def main(argv=None) -> int:
     header = [
         f"# attnad accuracy benchmark: {args.suite}",
         "",
-        f"data `{data_dir}` · seed {args.seed} · max rows {args.max_rows:,} · window {args.window} · "
+        f"data `{args.data}` · seed {args.seed} · max rows {args.max_rows:,} · window {args.window} · "
         f"threads {args.threads} · {len(chosen)} data sets · wall {wall:.0f} s · "
         + " ".join(f"{k} {v}" for k, v in versions.items()),
         "",
@@ -923,7 +923,7 @@ def main(argv=None) -> int:
     payload = {
         "suite": args.suite,
         "args": {k: v for k, v in vars(args).items()},
-        "data": str(data_dir),
+        "data": str(args.data),  # as given: no machine paths in committed results
         "versions": versions,
         "wall_seconds": wall,
         "results": [r.as_dict() for r in results],
