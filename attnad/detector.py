@@ -28,8 +28,8 @@ from attnad.threshold import fit_threshold, probability, quantile_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
-CALIBRATION_ROWS = 20_000
-SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model  # training rows scored to fit feature scales and the threshold
+CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
+SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model
 
 
 def as_table(data) -> pa.Table:
@@ -89,7 +89,8 @@ class Detector:
             vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
             self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
                                          cfg.train.seed)
-        parts = self._component_scores(calib)
+        recon = self.scorer.normalise(raw).mean(axis=1)  # the calibration rows, scored once
+        parts = self._component_scores(calib, recon)
         weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0)}
         self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
                             for name, v in parts.items()}

@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from attnad.data.io import AtomicWriter, file_format, input_schema, iter_batches
+from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
 from attnad.threshold import probability
 
@@ -144,7 +145,6 @@ def _update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, 
                 else:
                     heapq.heappushpop(stats.top, item)
     if label and label in names:
-        from attnad.data.schema import to_float
         y, _ = to_float(batch.column(names.index(label)))
         stats.labels.append(y.astype(np.float32))
         stats.label_scores.append(scores.astype(np.float32))

@@ -11,6 +11,8 @@ that mean are the contributions used for explanations.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -54,7 +56,11 @@ class Scorer:
         hiding two correlated columns together makes both hard to predict for every row, and
         without this a normal row would be judged by the luck of the mask draw.
         """
-        err = self.mask_errors(enc).astype(np.float64)
+        return self.normalise(self.mask_errors(enc))
+
+    def normalise(self, mask_errors: np.ndarray) -> np.ndarray:
+        """(n, M, F) raw errors from `mask_errors` -> (n, F) contributions (see `contributions`)."""
+        err = mask_errors.astype(np.float64)
         if self.error_scale is not None:
             err = err / self.error_scale
         with np.errstate(invalid="ignore"):
@@ -71,18 +77,16 @@ def fit_error_scale(mask_errors: np.ndarray, trim: float = 0.05) -> np.ndarray:
     """Typical training error per (mask, feature): mean of the lower (1 - trim) share, so the
     anomalies hiding in training data do not inflate it. A floor keeps near-perfectly predicted
     cells from turning tiny errors into huge scores. Shape (M, F); 1 where never hidden."""
-    n, M, F = mask_errors.shape
-    scale = np.ones((M, F), dtype=np.float64)
-    for m in range(M):
-        for j in range(F):
-            col = mask_errors[:, m, j]
-            col = col[np.isfinite(col)]
-            if col.size == 0:
-                continue
-            cut = np.quantile(col, 1.0 - trim)
-            scale[m, j] = float(col[col <= cut].mean())
-    hidden = np.isfinite(mask_errors).any(axis=0)
-    floor = max(float(np.median(scale[hidden])) * 1e-2 if hidden.any() else 1e-6, 1e-6)
+    err = mask_errors.astype(np.float64)
+    hidden = np.isfinite(err).any(axis=0)  # (M, F)
+    if not hidden.any():
+        return np.ones(err.shape[1:])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN (mask, feature) pairs
+        cut = np.nanquantile(err, 1.0 - trim, axis=0)  # (M, F)
+        scale = np.nanmean(np.where(err <= cut, err, np.nan), axis=0)
+    scale = np.where(hidden, scale, 1.0)
+    floor = max(float(np.median(scale[hidden])) * 1e-2, 1e-6)
     return np.maximum(scale, floor)
 
 
