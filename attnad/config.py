@@ -60,6 +60,9 @@ class AttentionPoolingConfig(_Section):
     encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
     batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
     signal_masks: bool = False  # also hide whole signals across a window (timeseries.yaml)
+    span_masks: bool = False  # also hide blocks of consecutive steps (timeseries.yaml)
+    row_score: Literal["step", "window"] = "window"  # a step's error: its own cells, or the mean
+    # error of each window covering it (timeseries.yaml)
 
 
 class TemporalTransformerConfig(_Section):
@@ -74,6 +77,9 @@ class TemporalTransformerConfig(_Section):
     mask_ratio: float = Field(0.25, gt=0, le=0.5)  # share of cells hidden; 1/ratio scoring masks
     batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
     signal_masks: bool = False  # also hide whole signals across a window (timeseries.yaml)
+    span_masks: bool = False  # also hide blocks of consecutive steps (timeseries.yaml)
+    row_score: Literal["step", "window"] = "window"  # a step's error: its own cells, or the mean
+    # error of each window covering it (timeseries.yaml)
 
 
 TIMESERIES_MODELS = ("temporal_transformer", "attention_pooling")

@@ -56,6 +56,7 @@ SCALE_TRIM = 0.05  # highest training errors left out of each typical error
 SCORE_GROUP = 32  # windows per forward pass when scoring (fixed, see attnad.data.windows)
 TRUNCATED_SHARE = 0.1  # training windows cut short at the left, like a series' first windows
 TOP_KEEP = 64  # rows whose per-signal contributions are kept for the summary
+ERROR_FLOOR = 1e-2  # error scales are at least this share of the median signal's
 
 
 def n_masks(mask_ratio: float) -> int:
@@ -95,6 +96,18 @@ def signal_patterns(window: int, n_features: int, masks: int, seed: int) -> torc
     return hide[:, None, :].expand(m2, window, n_features).clone()  # (M2, W, F)
 
 
+def span_patterns(window: int, n_features: int, masks: int) -> torch.Tensor:
+    """Fixed scoring masks (M, W, F) that hide one contiguous block of W/M steps in every signal.
+
+    A hidden block can only be filled in from the steps before and after it: a spike is then no
+    easier to spot, but a stretch that does not continue its context (a changed shape, a level
+    that drifts off, a frozen run) is, where neighbour cells would let the model copy it.
+    """
+    block = torch.arange(window) * masks // window  # (W,) block of each step
+    hide = block[None, :] == torch.arange(masks)[:, None]  # (M, W)
+    return hide[:, :, None].expand(masks, window, n_features).clone()
+
+
 # ---- fitted state ------------------------------------------------------------------------------
 @dataclass
 class SeriesState:
@@ -109,11 +122,18 @@ class SeriesState:
     seed: int
     entities: dict  # key -> {"rows", "center", "scale" (F floats), "error_scale" (K floats)}
     pooled: dict  # {"center", "scale", "error_scale"} for unseen and small entities
-    signal_masks: bool = False  # errors come in two families (cells, whole signals): K = 2F
+    signal_masks: bool = False  # error families: cells, + whole signals, + spans: K = F per family
+    span_masks: bool = False
+    row_score: str = "step"  # "window": each step gets the mean error of the windows covering it
+    # (models saved before the option existed scored steps)
+
+    @property
+    def n_families(self) -> int:
+        return 1 + int(self.signal_masks) + int(self.span_masks)
 
     @property
     def n_errors(self) -> int:
-        return len(self.features) * (2 if self.signal_masks else 1)
+        return len(self.features) * self.n_families
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -221,7 +241,7 @@ def read_columns(table, schema: Schema, state_or_cfg, kind: str | None, source: 
 
 # ---- training ----------------------------------------------------------------------------------
 def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg,
-                 device: torch.device, progress=None) -> dict:
+                 device: torch.device, progress=None, trainable: np.ndarray | None = None) -> dict:
     """Masked-cell training on random windows of the (entity, time)-sorted rows.
 
     starts[i] is the first row of row i's entity: windows never cross entities. A window ends at
@@ -238,8 +258,10 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     MISS = torch.from_numpy(miss).to(device)
     START = torch.from_numpy(starts).to(device)
     N, F = X.shape
+    # windows end on trainable rows only (held-out calibration rows never shape the weights)
+    END = torch.from_numpy(np.flatnonzero(trainable) if trainable is not None else np.arange(N))
     model.to(device)
-    steps_per_epoch = max(1, math.ceil(N / stride_of(mc) / B))  # an epoch: each row in ~1 window
+    steps_per_epoch = max(1, math.ceil(len(END) / stride_of(mc) / B))  # each row in ~1 window
     total = tc.epochs * steps_per_epoch if tc.epochs else max(tc.min_steps, 2 * steps_per_epoch)
     total = min(total, tc.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -249,7 +271,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     last = float("nan")
     model.train()
     for step in range(total):
-        ends = torch.randint(0, N, (B,), generator=gen)
+        ends = END[torch.randint(0, len(END), (B,), generator=gen)]
         cut = torch.randint(0, W - 1, (B,), generator=gen) * \
             (torch.rand(B, generator=gen) < TRUNCATED_SHARE)
         a = torch.randint(0, M, (B, W, 1), generator=gen)
@@ -262,6 +284,13 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
             whole = groups == torch.randint(0, m2, (B, 1, 1), generator=gen)  # (B, 1, F)
             pick = torch.rand(B, 1, 1, generator=gen) < 0.5
             pattern = torch.where(pick, whole.expand(B, W, F), pattern)
+        if mc.span_masks:  # some windows hide one block of W/M steps, as span_patterns does
+            span = max(1, W // M)
+            first = torch.randint(0, W - span + 1, (B, 1, 1), generator=gen)
+            steps = torch.arange(W)[None, :, None]
+            block = (steps >= first) & (steps < first + span)  # (B, W, 1)
+            pick = torch.rand(B, 1, 1, generator=gen) < 1.0 / (1 + mc.signal_masks + 1)
+            pattern = torch.where(pick, block.expand(B, W, F), pattern)
         ends, cut, pattern = ends.to(device), cut.to(device), pattern.to(device)
         rows = ends[:, None] - W + 1 + pos.to(device)  # (B, W)
         valid = (rows >= START[ends][:, None]) & (pos.to(device)[None] >= cut[:, None])
@@ -281,7 +310,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         if progress:
             progress(step + 1, total, last)
     model.eval()
-    return {"rows": int(N), "epochs": math.ceil(total / steps_per_epoch), "steps": total,
+    return {"rows": int(len(END)), "epochs": math.ceil(total / steps_per_epoch), "steps": total,
             "best_validation_loss": None, "final_train_loss": last,
             "seconds": round(time.perf_counter() - t0, 3), "device": str(device)}
 
@@ -299,7 +328,9 @@ class SeriesScorer:
         pats = [cell_patterns(state.window, F, state.n_masks, state.seed)]
         if state.signal_masks:
             pats.append(signal_patterns(state.window, F, state.n_masks, state.seed))
-        self.n_cell = len(pats[0])
+        if state.span_masks:
+            pats.append(span_patterns(state.window, F, state.n_masks))
+        self.family_sizes = [len(p) for p in pats]
         self.patterns = torch.cat(pats).to(device)  # (P, W, F)
         self.stream = WindowStream(F, state.window, state.stride, SCORE_GROUP, self._evaluate,
                                    n_outputs=state.n_errors)
@@ -317,7 +348,11 @@ class SeriesScorer:
         xs = x[None].expand(M, G, W, F).reshape(M * G, W, F)
         err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1)).view(M, G, W, F)
         # every present cell is a target under exactly one mask of each family
-        fams = [err[:self.n_cell].sum(0)] + ([err[self.n_cell:].sum(0)] if M > self.n_cell else [])
+        fams = [part.sum(0) for part in err.split(self.family_sizes)]
+        if self.state.row_score == "window":
+            present = (~miss).to(err.dtype)  # padding is marked missing too
+            count = present.sum(1, keepdim=True).clamp_min(1)  # (G, 1, F)
+            fams = [((f * present).sum(1, keepdim=True) / count).expand(G, W, F) for f in fams]
         has = np.concatenate([~g.miss] * len(fams), axis=-1)
         return torch.cat(fams, -1).double().cpu().numpy(), has  # (G, W, K)
 
@@ -385,6 +420,23 @@ def score_table(det, data, source: str = "data"):
 
 
 # ---- fit ---------------------------------------------------------------------------------------
+def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, window: int
+                 ) -> np.ndarray:
+    """The last `fraction` of each entity's training rows, kept out of training for calibration.
+
+    Errors on rows the model was fitted to are smaller than on new rows, and more so on some
+    signals than others; error scales and the threshold measured there would overweight exactly
+    the signals the model memorised best. An entity keeps all its rows for training when the
+    rest would be shorter than one window.
+    """
+    held = np.zeros(int(ends_of[-1]) if len(ends_of) else 0, bool)
+    for s, e in zip(starts_of, ends_of):
+        k = int((e - s) * fraction)
+        if k > 0 and (e - s) - k >= window:
+            held[e - k:e] = True
+    return held
+
+
 def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data"):
     from attnad.detector import as_table
     cfg = det.config
@@ -415,16 +467,20 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     x, miss = scaled(raw, center, scale)
 
     mc = cfg.model
+    held = holdout_rows(starts_of, ends_of, cfg.train.validation_fraction, mc.window)
     seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
     det.model_ = build_series_model(mc, len(features))
-    det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress)
+    det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress,
+                                 trainable=~held)
+    det.training_["calibration_rows"] = int(held.sum())
     det.training_["invalid_cells"] = invalid
     det.training_["entities"] = len(entities)
 
     state = SeriesState(features, cfg.data.time_column, cfg.data.group_column, kind, mc.window,
                         stride_of(mc), n_masks(mc.mask_ratio), cfg.train.seed, entities,
                         {"center": p_center.tolist(), "scale": p_scale.tolist()},
-                        signal_masks=mc.signal_masks)
+                        signal_masks=mc.signal_masks, span_masks=mc.span_masks,
+                        row_score=mc.row_score)
     state.pooled["error_scale"] = [1.0] * state.n_errors
     # typical errors on the training rows, per entity and pooled -> error scales -> threshold
     scorer = SeriesScorer(det.model_, state, det.device_, normalise=False)
@@ -434,8 +490,10 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     err = np.full((len(keys), state.n_errors), np.nan)
     for _, rows, _, e in done:
         err[rows] = e
+    calib = held if held.any() else np.ones(len(keys), bool)
+    err[~calib] = np.nan  # error scales and threshold come from rows the weights never saw
     pooled, _ = typical_error(err)
-    floor = max(1e-2 * float(np.nanmedian(pooled)) if np.isfinite(pooled).any() else 1e-6, 1e-6)
+    floor = max(ERROR_FLOOR * float(np.nanmedian(pooled)) if np.isfinite(pooled).any() else 1e-6, 1e-6)
     pooled = np.maximum(np.where(np.isfinite(pooled), pooled, floor), floor)
     state.pooled["error_scale"] = pooled.tolist()
     train_scores = np.empty(len(keys))
@@ -447,7 +505,7 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
         train_scores[s:e] = row_scores(err[s:e], shrunk, len(features))[0]
     det.schema_ = schema
     det.series_ = state
-    det.threshold_ = fit_threshold(train_scores, cfg.threshold)
+    det.threshold_ = fit_threshold(train_scores[calib], cfg.threshold)
     return det
 
 

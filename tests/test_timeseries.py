@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from attnad.cli import app
@@ -244,3 +245,48 @@ def test_cli_train_score_detect(tmp_path, series):
     r = runner.invoke(app, ["score", str(tmp_path / "bad.csv"), "-m", str(tmp_path / "m"),
                             "-o", str(tmp_path / "x.csv")])
     assert r.exit_code == 2 and "row 7" in r.output and "Traceback" not in r.output
+
+
+def test_span_patterns_hide_every_cell_once_in_blocks():
+    from attnad.timeseries import span_patterns
+    pats = span_patterns(window=10, n_features=3, masks=4)
+    assert pats.shape == (4, 10, 3)
+    assert (pats.sum(0) == 1).all()  # every cell hidden by exactly one mask
+    for p in pats:  # each mask hides one run of consecutive steps, in every signal alike
+        steps = torch.nonzero(p[:, 0]).flatten()
+        assert (steps.diff() == 1).all() and (p == p[:, :1]).all()
+
+
+def test_holdout_keeps_the_last_rows_of_each_long_enough_entity():
+    from attnad.timeseries import holdout_rows
+    starts, ends = np.array([0, 100, 130]), np.array([100, 130, 330])
+    held = holdout_rows(starts, ends, 0.1, window=32)
+    assert held[90:100].all() and not held[:90].any()
+    assert not held[100:130].any()  # 30 rows: the rest would be shorter than one window
+    assert held[310:330].all() and not held[130:310].any()
+    assert not holdout_rows(starts, ends, 0.0, window=32).any()
+
+
+def test_calibration_rows_are_held_out_of_training(series):
+    train = series[0]
+    det = Detector(Config.model_validate(
+        {**TS_FAST, "train": {**TS_FAST["train"], "validation_fraction": 0.25}})).fit(train)
+    assert det.training_["calibration_rows"] == 3 * int(N * 0.25)
+    assert det.training_["rows"] == len(train) - 3 * int(N * 0.25)
+
+
+@pytest.mark.parametrize("row_score", ["step", "window"])
+def test_row_score_window_spreads_a_spike_over_its_windows(series, row_score):
+    train, test, kinds = series
+    model = {**TS_FAST["model"], "row_score": row_score, "span_masks": row_score == "window"}
+    det = Detector(Config.model_validate({**TS_FAST, "model": model})).fit(train)
+    assert det.series_.n_errors == 3 * (2 if row_score == "window" else 1)
+    scores = det.score(test)
+    normal = scores[_normal_rows(len(test), kinds)]
+    spike = int(kinds["spike"][0])
+    near = scores[spike + WINDOW // 4]  # a normal step inside the windows that hold the spike
+    assert scores[spike] > np.quantile(normal, 0.99)
+    if row_score == "window":  # it shares the spike's windows, so it shares their error
+        assert near > np.quantile(normal, 0.99)
+    else:  # its own cells are normal
+        assert near < np.quantile(normal, 0.99)
