@@ -39,12 +39,13 @@ import pyarrow as pa
 import torch
 
 from attnad.artifact import write_artifact
-from attnad.data.io import iter_batches
+from attnad.data.io import CsvFormat, iter_batches
 from attnad.data.preprocess import squash
 from attnad.data.schema import Column, Schema, infer_schema
 from attnad.data.windows import (Group, WindowStream, entity_keys, parse_times, recent_rows,
                                  series_order, time_kind)
 from attnad.errors import DataError, ModelError, UserError
+from attnad.limits import check_model_size
 from attnad.models import build_series_model
 from attnad.threshold import fit_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, trimmed_mean
@@ -415,6 +416,8 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     x, miss = scaled(raw, center, scale)
 
     mc = cfg.model
+    check_model_size(lambda: build_series_model(mc, len(features)), mc, source=source,
+                     batch=mc.batch_windows, tokens=mc.window)
     seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
     det.model_ = build_series_model(mc, len(features))
     det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress)
@@ -530,6 +533,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
     """Yield (batch, scores, contributions, invalid counts) for the file, in input order."""
     st = det.series_
     F = len(st.features)
+    csv = CsvFormat.of(det.config.data)
     store, top = RowStore(), TopRows(F)
     invalid_total: dict[str, int] = {}
 
@@ -540,7 +544,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
 
     try:
         scorer, last, offset, in_order = _series_scorer(det), {}, 0, True
-        for batch in iter_batches(path, batch_size):
+        for batch in iter_batches(path, batch_size, csv):
             keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
                                                         str(path), offset)
             if not _in_time_order(keys, times, last):
@@ -558,7 +562,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
             store.close()
             store, top, invalid_total = RowStore(), TopRows(F), {}
             parts, offset = [], 0
-            for batch in iter_batches(path, batch_size):
+            for batch in iter_batches(path, batch_size, csv):
                 keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
                                                             str(path), offset)
                 parts.append((keys, times, raw))
@@ -577,7 +581,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
         if store.written != offset:
             raise AssertionError(f"scored {store.written} of {offset} rows")  # a bug, not input
         start = 0
-        for batch in iter_batches(path, batch_size):
+        for batch in iter_batches(path, batch_size, csv):
             n = batch.num_rows
             yield batch, store.get(start, n), top.block(start, n), \
                 (invalid_total if start == 0 else {})
@@ -605,6 +609,8 @@ def load_series(cls, path, meta: dict, tensors: dict, device: str):
         det = cls(build_config(meta["config"], f"{path}/attnad.json"))
         det.schema_ = Schema.from_dict(meta["schema"])
         det.series_ = SeriesState.from_dict(meta["timeseries"])
+        check_model_size(lambda: build_series_model(det.config.model, len(det.series_.features)),
+                         det.config.model, source=f"{path}/attnad.json")
         det.model_ = build_series_model(det.config.model, len(det.series_.features))
         det.model_.load_state_dict(tensors, strict=True)
         det.threshold_ = meta["threshold"]
