@@ -48,7 +48,8 @@ from attnad.errors import DataError, ModelError, UserError
 from attnad.limits import check_model_size
 from attnad.models import build_series_model
 from attnad.threshold import fit_threshold
-from attnad.train import resolve_device, seed_everything, set_threads, trimmed_mean
+from attnad.train import (one_cycle, resolve_device, seed_everything, set_threads,
+                          trimmed_mean)
 
 SERIES_ROLES = ("numeric", "boolean")  # modelled as signals; other columns are copied only
 MIN_ENTITY_ROWS = 32  # fewer training rows: the entity's inputs use the pooled statistics
@@ -244,8 +245,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     total = tc.epochs * steps_per_epoch if tc.epochs else max(tc.min_steps, 2 * steps_per_epoch)
     total = min(total, tc.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=total,
-                                                pct_start=0.1, anneal_strategy="cos")
+    sched = one_cycle(opt, tc.lr, total)
     pos = torch.arange(W)
     last = float("nan")
     model.train()
@@ -387,12 +387,13 @@ def score_table(det, data, source: str = "data"):
 
 # ---- fit ---------------------------------------------------------------------------------------
 def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data"):
-    from attnad.detector import as_table
+    from attnad.detector import MIN_TRAIN_ROWS, as_table
     cfg = det.config
     set_threads(cfg.train.threads)
     table = as_table(data)
-    if table.num_rows == 0:
-        raise UserError(f"{source}: no rows to train on")
+    if table.num_rows < MIN_TRAIN_ROWS:
+        raise UserError(f"{source}: {table.num_rows} row(s) are too few to learn what is "
+                        f"normal; train on at least {MIN_TRAIN_ROWS} rows (hundreds are better)")
     det.device_ = resolve_device(device or cfg.train.device)
     schema, features = series_schema(table, cfg.data, source)
     keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source)

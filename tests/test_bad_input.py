@@ -355,3 +355,40 @@ def test_unwritable_output_directory(tmp_path, small_model, small_csv):
         user_error(run("train", small_csv, "-o", ro / "m", *TINY), "not a writable directory")
     finally:
         ro.chmod(0o700)
+
+
+# ---- short runs and time series -----------------------------------------------------------------
+@pytest.mark.parametrize("steps", [1, 2, 9, 10, 11])
+def test_any_step_count_trains(tmp_path, small_csv, steps):
+    """max_steps 10 made PyTorch's one-cycle schedule divide by zero (exit 3)."""
+    out = tmp_path / "o.csv"
+    scored(run("detect", small_csv, "-o", out, "--set=data.id_columns=[id]", *TINY,
+               f"--set=train.min_steps={steps}", f"--set=train.max_steps={steps}"), out, 200)
+
+
+TS = ["--set=data.time_column=t", "--set=model.window=8", "--set=model.d_model=8",
+      "--set=model.n_heads=1", "--set=model.n_layers=1", "--set=train.max_steps=10",
+      "--set=train.min_steps=10", "--set=train.threads=1"]
+
+
+def test_time_series_bad_input(tmp_path):
+    rng = np.random.default_rng(0)
+    train = tmp_path / "ts.csv"
+    pd.DataFrame({"t": np.arange(300), "x": rng.normal(size=300)}).to_csv(train, index=False)
+    model, out = tmp_path / "m", tmp_path / "o.csv"
+    assert run("train", train, "-o", model, *TS).exit_code == 0
+    one = tmp_path / "one.csv"
+    pd.DataFrame({"t": [1], "x": [1.0]}).to_csv(one, index=False)
+    user_error(run("train", one, "-o", tmp_path / "m1", *TS), "one.csv", "too few")
+    scored(run("score", one, "-m", model, "-o", out), out, 1)
+    wild = tmp_path / "wild.csv"
+    pd.DataFrame({"t": np.arange(50)[::-1], "x": [np.inf, -np.inf, 1e308, np.nan, 1.0] * 10}) \
+        .to_csv(wild, index=False)
+    scored(run("score", wild, "-m", model, "-o", out), out, 50)
+    bad_time = tmp_path / "bad_time.csv"
+    pd.DataFrame({"t": ["1", "2", "later"], "x": [1.0, 2.0, 3.0]}).to_csv(bad_time, index=False)
+    user_error(run("score", bad_time, "-m", model, "-o", out), "bad_time.csv", "row 2", "'t'")
+    header = tmp_path / "header.csv"
+    header.write_text("t,x\n")
+    r = run("score", header, "-m", model, "-o", out)
+    assert r.exit_code == 0 and len(pd.read_csv(out)) == 0
