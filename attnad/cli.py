@@ -85,10 +85,10 @@ def _guard(fn, debug: bool):
         print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # always one line
         raise typer.Exit(EXIT_USER) from None
     except Terminated:
-        print("terminated; no output was changed", file=sys.stderr)
+        print("terminated; files being written were discarded", file=sys.stderr)
         raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
-        print("interrupted; no output was changed", file=sys.stderr)
+        print("interrupted; files being written were discarded", file=sys.stderr)
         raise typer.Exit(130) from None
     except MemoryError:
         print("error: out of memory; lower --batch-size or train.max_rows", file=sys.stderr)
@@ -199,6 +199,9 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
                                progress=progress)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
+        if stats.invalid_cells:
+            cells = ", ".join(f"{k}: {v:,}" for k, v in stats.invalid_cells.items())
+            console.print(f"invalid cells (scored as missing): {cells}", markup=False)
         console.print(f"scored {stats.rows:,} rows -> {output}")
     _guard(body, debug)
 
