@@ -27,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from attnad import __version__
+from attnad.data.io import default_mode
 from attnad.errors import ModelError, UserError
 
 FORMAT = "attnad-model"
@@ -73,6 +74,7 @@ def write_artifact(path: str | Path, meta: dict, state_dict: dict[str, torch.Ten
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS))
         with open(tmp / WEIGHTS, "rb+") as fh:

@@ -136,3 +136,22 @@ def test_interrupted_model_save_keeps_the_previous_model(tmp_path, monkeypatch):
     assert meta["note"] == "new" and float(tensors["w"][0]) == 2.0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
     assert sorted(p.name for p in target.iterdir()) == [META, WEIGHTS]
+
+
+def test_outputs_get_the_usual_permissions(tmp_path, model_dir, csv_file):
+    """Temporary files are private (0600); the renamed output must not stay that way."""
+    from typer.testing import CliRunner
+
+    from attnad.cli import app
+    mask = os.umask(0o022)
+    try:
+        out, js, model = tmp_path / "o.csv", tmp_path / "s.json", tmp_path / "m"
+        r = CliRunner().invoke(app, ["detect", str(csv_file), "-m", str(model_dir), "-o", str(out),
+                                     "--summary-json", str(js)])
+        assert r.exit_code == 0, r.output
+        assert out.stat().st_mode & 0o777 == 0o644
+        assert js.stat().st_mode & 0o777 == 0o644
+        write_artifact(model, {"note": "x"}, _state(1.0))
+        assert model.stat().st_mode & 0o777 == 0o755
+    finally:
+        os.umask(mask)

@@ -242,6 +242,7 @@ class AtomicWriter:
         if not parent.is_dir():
             raise DataError(f"{self.path}: output directory {parent} does not exist")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        os.fchmod(fd, default_mode())
         os.close(fd)
         try:
             if self.format == "parquet":
@@ -286,12 +287,21 @@ class AtomicWriter:
         self._tmp = None
 
 
+def default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give under the umask. mkstemp and mkdtemp make private
+    (0600 / 0700) temporary files, and the output would keep that mode after the rename."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
 def write_text_atomic(path: str | Path, text: str) -> None:
     """A small text file (the JSON summary) written like the outputs: temp file, fsync, rename."""
     p = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent)
                                else ".")
     try:
+        os.fchmod(fd, default_mode())
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
