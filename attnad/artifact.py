@@ -3,18 +3,21 @@
 Loading never executes code from the directory: weights are read with safetensors, the rest is
 JSON. The JSON records a SHA-256 of the weights file, so a tampered or truncated directory is
 refused, and a format version, so a model from an incompatible attnad is refused with a message
-saying what to do. The directory is written beside the target and renamed into place.
+saying what to do. The directory is written beside the target and renamed into place (swapped
+atomically with an existing model on Linux).
 
     write_artifact(path, meta, state_dict); meta, tensors = read_artifact(path)
 """
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import json
 import os
 import platform
 import shutil
+import sys
 import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
@@ -24,6 +27,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
 from attnad import __version__
+from attnad.data.io import default_mode
 from attnad.errors import ModelError, UserError
 
 FORMAT = "attnad-model"
@@ -41,19 +45,40 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def write_artifact(path: str | Path, meta: dict, state_dict: dict[str, torch.Tensor]) -> None:
+def check_model_target(path: str | Path, option: str = "-o") -> None:
+    """Refuse, before training starts, a model path that could not be written or would destroy
+    something that is not an attnad model."""
     target = Path(path)
     if target.exists() and not target.is_dir():
-        raise UserError(f"{target}: exists and is not a directory; choose another -o")
-    if target.is_dir() and any(target.iterdir()) and not (target / META).exists():
-        raise UserError(f"{target}: directory is not empty and is not an attnad model; "
-                        "refusing to overwrite it")
+        raise UserError(f"{option} {target}: exists and is not a directory; choose another path")
+    if target.is_dir():
+        other = sorted(p.name for p in target.iterdir() if p.name not in (META, WEIGHTS))
+        if other and not (target / META).exists():
+            raise UserError(f"{option} {target}: directory is not empty and is not an attnad "
+                            "model; refusing to overwrite it")
+        if other:  # replacing the model directory whole would delete them
+            raise UserError(f"{option} {target}: the model directory also holds "
+                            f"{', '.join(other[:3])}{' ...' if len(other) > 3 else ''}; move them "
+                            "out or choose another path")
+    parent = target.parent if str(target.parent) else Path(".")
+    while not parent.exists() and parent != parent.parent:  # mkdir -p will create the rest
+        parent = parent.parent
+    if not parent.is_dir() or not os.access(parent, os.W_OK):
+        raise UserError(f"{option} {target}: cannot create it in {parent} (not a writable directory)")
+
+
+def write_artifact(path: str | Path, meta: dict, state_dict: dict[str, torch.Tensor]) -> None:
+    target = Path(path)
+    check_model_target(target)
     parent = target.parent if str(target.parent) else Path(".")
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
+        os.chmod(tmp, default_mode(directory=True))
         tensors = {k: v.detach().cpu().contiguous() for k, v in state_dict.items()}
         save_file(tensors, str(tmp / WEIGHTS))
+        with open(tmp / WEIGHTS, "rb+") as fh:
+            os.fsync(fh.fileno())
         full = dict(meta)
         full.update({
             "format": FORMAT,
@@ -74,9 +99,27 @@ def write_artifact(path: str | Path, meta: dict, state_dict: dict[str, torch.Ten
         raise
 
 
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two directory entries in one atomic step (Linux renameat2 RENAME_EXCHANGE); False
+    where the system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    at_fdcwd, rename_exchange = -100, 2
+    return fn(at_fdcwd, os.fsencode(a), at_fdcwd, os.fsencode(b), rename_exchange) == 0
+
+
 def _swap_into_place(tmp: Path, target: Path) -> None:
-    """Rename the finished directory over the target; the old one is removed only afterwards."""
-    if target.exists():
+    """Put the finished directory at the target. An existing model is swapped out in one atomic
+    step where the system allows it (a reader, or a kill -9, sees the old model or the new one),
+    else renamed aside first; the old one is removed only afterwards."""
+    if target.exists() and _exchange(tmp, target):
+        shutil.rmtree(tmp, ignore_errors=True)  # tmp now holds the old model
+    elif target.exists():
         old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
         os.rmdir(old)
         os.replace(target, old)

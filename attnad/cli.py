@@ -8,6 +8,7 @@ report it; --debug shows the traceback).
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -21,6 +22,18 @@ from attnad import __version__
 from attnad.errors import UserError
 
 EXIT_GATE, EXIT_USER, EXIT_INTERNAL = 1, 2, 3
+EXIT_TERMINATED = 128 + signal.SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so every `finally` and `with` block runs
+    and temporary outputs are removed before the process exits (the default SIGTERM action would
+    kill it on the spot and leave them behind)."""
+
+
+def _on_sigterm(signum, frame):
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # a second TERM must not interrupt the clean-up
+    raise Terminated()
 
 app = typer.Typer(
     name="attnad",
@@ -69,10 +82,13 @@ def _guard(fn, debug: bool):
     except UserError as e:
         if debug:
             traceback.print_exc()
-        print(f"error: {e}", file=sys.stderr)
+        print("error: " + " ".join(str(e).split("\n")), file=sys.stderr)  # always one line
         raise typer.Exit(EXIT_USER) from None
+    except Terminated:
+        print("terminated; files being written were discarded", file=sys.stderr)
+        raise typer.Exit(EXIT_TERMINATED) from None
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        print("interrupted; files being written were discarded", file=sys.stderr)
         raise typer.Exit(130) from None
     except MemoryError:
         print("error: out of memory; lower --batch-size or train.max_rows", file=sys.stderr)
@@ -99,18 +115,19 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
 
 
 def _fit(data: Path, cfg, console: Console):
-    from attnad.data.io import read_sample
+    from attnad.data.io import CsvFormat, read_sample
     from attnad.detector import Detector
     from attnad.progress import step_progress
 
     if cfg.data.time_column:  # a series needs its steps in order, not a random sample
         from attnad.data.windows import read_table
-        table = read_table(data)
+        table = read_table(data, csv=CsvFormat.of(cfg.data))
         if table.num_rows > cfg.train.max_rows:
             console.print(f"training on the latest {cfg.train.max_rows:,} of {table.num_rows:,} "
                           "rows, shared across entities in proportion (train.max_rows)")
     else:
-        table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed)
+        table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed,
+                                   CsvFormat.of(cfg.data))
         if total > table.num_rows:
             console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
                           "(train.max_rows)")
@@ -145,9 +162,11 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
     console = _stderr(quiet)
 
     def body():
+        from attnad.artifact import check_model_target
         from attnad.data.io import check_input
         cfg = _load_config(config, set_, seed, device)
         check_input(data)
+        check_model_target(output)
         det = _fit(data, cfg, console)
         det.save(output)
         tr = det.training_
@@ -180,6 +199,9 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
                                progress=progress)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
+        if stats.invalid_cells:
+            cells = ", ".join(f"{k}: {v:,}" for k, v in stats.invalid_cells.items())
+            console.print(f"invalid cells (scored as missing): {cells}", markup=False)
         console.print(f"scored {stats.rows:,} rows -> {output}")
     _guard(body, debug)
 
@@ -227,8 +249,13 @@ def detect(
             raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
         check_input(data)
         check_output(data, output)
-        if summary_json is not None and not summary_json.parent.is_dir():
-            raise UserError(f"--summary-json {summary_json}: directory does not exist")
+        if summary_json is not None:
+            check_output(data, summary_json, option="--summary-json", any_name=True)
+            if summary_json.resolve() == output.resolve():
+                raise UserError(f"--summary-json {summary_json}: is also -o; give another path")
+        if save_model is not None and model is None:
+            from attnad.artifact import check_model_target
+            check_model_target(save_model, option="--save-model")
         if model is not None:
             if config is not None or seed is not None or save_model is not None:
                 raise UserError("-c/--seed/--save-model configure training; with -m the "
@@ -270,6 +297,7 @@ def detect(
 
 
 def main() -> None:
+    signal.signal(signal.SIGTERM, _on_sigterm)
     app(prog_name="attnad")
 
 

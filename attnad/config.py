@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from attnad.errors import ConfigError
 
@@ -32,6 +32,25 @@ class DataConfig(_Section):
     min_category_frequency: float = Field(0.001, ge=0, lt=1)  # rarer values share the rare slot
     time_column: str | None = None  # turns on time-series mode
     group_column: str | None = None  # one series per value (time-series mode)
+    csv_delimiter: str = ","  # CSV field separator: one character, or "tab"
+    encoding: str = "utf-8"  # CSV text encoding, e.g. latin-1, cp1252, utf-16
+
+    @field_validator("csv_delimiter", mode="before")
+    @classmethod
+    def _delimiter(cls, v):
+        v = {"tab": "\t", "\\t": "\t"}.get(v, v) if isinstance(v, str) else v
+        if not isinstance(v, str) or len(v) != 1 or v in "\"\r\n":
+            raise ValueError("must be one character (e.g. ';' or tab), not a quote or newline")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _encoding(cls, v: str) -> str:
+        import codecs
+        try:
+            return codecs.lookup(v).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {v!r} (e.g. utf-8, latin-1, cp1252)") from None
 
 
 class TabularTransformerConfig(_Section):
@@ -45,7 +64,7 @@ class TabularTransformerConfig(_Section):
     n_score_masks: int = Field(8, ge=1, le=64)  # masks averaged when scoring (fixed, seeded)
     memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
-    memory_weight: float = Field(2.0, ge=0)  # weight of row attention vs cell reconstruction
+    memory_weight: float = Field(2.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
 
 
 class AttentionPoolingConfig(_Section):
@@ -56,7 +75,7 @@ class AttentionPoolingConfig(_Section):
     n_score_masks: int = Field(8, ge=1, le=64)
     # time-series mode only: the pooled tokens are the steps of a window
     window: int = Field(64, ge=2, le=4096)  # steps of context per window
-    stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
+    stride: int | None = Field(None, ge=1, le=4096)  # steps between window ends; null = window // 4
     encoder: Literal["linear", "cnn", "gru", "lstm"] = "linear"  # per-step encoder
     batch_windows: int = Field(32, ge=1, le=65_536)  # windows per optimiser step
     signal_masks: bool = False  # also hide whole signals across a window (timeseries.yaml)
@@ -68,7 +87,7 @@ class AttentionPoolingConfig(_Section):
 class TemporalTransformerConfig(_Section):
     type: Literal["temporal_transformer"] = "temporal_transformer"
     window: int = Field(64, ge=2, le=4096)  # steps of context per window
-    stride: int | None = Field(None, ge=1)  # steps between window ends; null = window // 4
+    stride: int | None = Field(None, ge=1, le=4096)  # steps between window ends; null = window // 4
     encoder: Literal["linear", "cnn", "gru", "lstm"] = "cnn"  # per-step encoder
     d_model: int = Field(32, ge=4, le=1024)  # width of each step token
     n_layers: int = Field(2, ge=1, le=12)  # transformer blocks across the steps of a window
@@ -95,12 +114,12 @@ class TrainConfig(_Section):
     batch_size: int = Field(256, ge=1, le=1_000_000)
     lr: float = Field(3e-3, gt=0, le=1)
     weight_decay: float = Field(1e-4, ge=0, le=1)
-    seed: int = 0  # same data, config and seed give the same scores on the same machine
+    seed: int = Field(0, ge=0, le=2**62)  # same data, config and seed give the same scores on the same machine
     validation_fraction: float = Field(0.1, ge=0, lt=1)  # held out for early stopping
     patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
-    min_steps: int = Field(600, ge=1)  # epochs: null trains at least this many steps (small tables)
-    max_rows: int = Field(200_000, ge=10)  # larger training files are sampled down to this
-    max_steps: int = Field(3000, ge=1)  # cap on optimiser steps, keeps big files fast
+    min_steps: int = Field(600, ge=1, le=10_000_000)  # epochs: null trains at least this many steps (small tables)
+    max_rows: int = Field(200_000, ge=10, le=100_000_000)  # larger training files are sampled down to this
+    max_steps: int = Field(3000, ge=1, le=10_000_000)  # cap on optimiser steps, keeps big files fast
     trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, le=512)  # torch CPU threads; 0 = all cores

@@ -20,6 +20,7 @@ from attnad.config import Config, apply_overrides, build_config, parse_override
 from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
+from attnad.limits import check_model_size
 from attnad.models import build_model
 from attnad.models.masked import scoring_masks
 from attnad.models.memory import RowMemory
@@ -29,7 +30,9 @@ from attnad.train import resolve_device, seed_everything, set_threads, train_mod
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
 CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
+MIN_TRAIN_ROWS = 2  # one row has no spread: every score would tie with the threshold
 SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model
+READING_KEYS = ("data.csv_delimiter", "data.encoding")  # how a file is read, not what was learned
 
 
 def as_table(data) -> pa.Table:
@@ -58,8 +61,9 @@ class Detector:
             return fit_series(self, data, device=device, progress=progress, source=source)
         set_threads(cfg.train.threads)
         table = as_table(data)
-        if table.num_rows == 0:
-            raise UserError(f"{source}: no rows to train on")
+        if table.num_rows < MIN_TRAIN_ROWS:
+            raise UserError(f"{source}: {table.num_rows} row(s) are too few to learn what is "
+                            f"normal; train on at least {MIN_TRAIN_ROWS} rows (hundreds are better)")
         if table.num_rows > cfg.train.max_rows:
             idx = np.sort(np.random.default_rng(cfg.train.seed).choice(
                 table.num_rows, cfg.train.max_rows, replace=False))
@@ -68,10 +72,18 @@ class Detector:
         self.schema_ = infer_schema(table, cfg.data, source)
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
+        n_num, cards = self.preprocessor_.n_numeric, self.preprocessor_.cardinalities
+        memory_floats = 0
+        if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
+            width = n_num + sum(max(c - 2, 0) for c in cards)
+            memory_floats = cfg.model.n_memories * min(cfg.model.memory_size, table.num_rows) * width
+        check_model_size(lambda: build_model(cfg.model, n_num, cards), cfg.model, source=source,
+                         batch=min(cfg.train.batch_size, table.num_rows),
+                         tokens=min(n_num + len(cards), cfg.model.max_tokens),
+                         extra_floats=memory_floats)
         enc = self.preprocessor_.transform(cols)
         seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
-        self.model_ = build_model(cfg.model, self.preprocessor_.n_numeric,
-                                  self.preprocessor_.cardinalities)
+        self.model_ = build_model(cfg.model, n_num, cards)
         self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
                                      self.device_, progress).to_dict()
         self.training_["invalid_cells"] = invalid
@@ -193,10 +205,11 @@ class Detector:
         self._check_fitted()
         for item in overrides:
             path, _ = parse_override(item)
-            if path[0] not in SCORING_SECTIONS:
+            if path[0] not in SCORING_SECTIONS and ".".join(path) not in READING_KEYS:
                 raise UserError(f"--set {item}: {'.'.join(path)} was fixed when the model was "
-                                f"trained; only {', '.join(s + '.*' for s in SCORING_SECTIONS)} "
-                                "can change at scoring time (retrain to change the rest)")
+                                f"trained; only {', '.join(s + '.*' for s in SCORING_SECTIONS)}, "
+                                f"{', '.join(READING_KEYS)} can change at scoring time "
+                                "(retrain to change the rest)")
         raw = apply_overrides(self.config.model_dump(mode="json"), overrides)
         new = build_config(raw, "--set")
         if new.threshold != self.config.threshold:
@@ -218,6 +231,9 @@ class Detector:
             det = cls(build_config(meta["config"], f"{path}/attnad.json"))
             det.schema_ = Schema.from_dict(meta["schema"])
             det.preprocessor_ = Preprocessor.from_dict(meta["preprocessor"])
+            n_num, cards = det.preprocessor_.n_numeric, det.preprocessor_.cardinalities
+            check_model_size(lambda: build_model(det.config.model, n_num, cards),
+                             det.config.model, source=f"{path}/attnad.json")
             det.model_ = build_model(det.config.model, det.preprocessor_.n_numeric,
                                      det.preprocessor_.cardinalities)
             memory = {k[len(MEMORY_PREFIX):]: tensors.pop(k) for k in list(tensors)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from attnad.data.io import AtomicWriter, file_format, input_schema, iter_batches
+from attnad.data.io import AtomicWriter, CsvFormat, file_format, input_schema, iter_batches
 from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
 from attnad.threshold import probability
@@ -39,16 +39,22 @@ class RunStats:
     threshold: float | None = None
 
 
-def check_output(in_path: str | Path, out_path: str | Path) -> None:
-    file_format(out_path)
+def check_output(in_path: str | Path, out_path: str | Path, option: str = "-o",
+                 any_name: bool = False) -> None:
+    """Everything about an output path that can be checked before any work: a known format
+    (unless `any_name`), not the input itself, a directory that exists and can be written."""
+    if not any_name:
+        file_format(out_path)
     if Path(out_path).exists() and Path(in_path).exists() and \
             os.path.samefile(Path(in_path), Path(out_path)):
-        raise UserError(f"-o {out_path}: is the input file; write the output somewhere else")
+        raise UserError(f"{option} {out_path}: is the input file; write the output somewhere else")
     parent = Path(out_path).parent
     if str(parent) and not parent.is_dir():
-        raise UserError(f"-o {out_path}: directory {parent} does not exist")
+        raise UserError(f"{option} {out_path}: directory {parent} does not exist")
     if Path(out_path).is_dir():
-        raise UserError(f"-o {out_path}: is a directory; give a file name ending .csv or .parquet")
+        raise UserError(f"{option} {out_path}: is a directory; give a file name")
+    if not os.access(parent if str(parent) else ".", os.W_OK):
+        raise UserError(f"{option} {out_path}: directory {parent} is not writable")
 
 
 def _top_features(contrib: np.ndarray, sources: list[str], k: int = 3) -> list[list]:
@@ -68,7 +74,7 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
                threshold: float | None = None, keep: list[str] | None = None,
                batch_size: int | None = None, progress=None) -> RunStats:
     check_output(in_path, out_path)
-    schema = input_schema(in_path)
+    schema = input_schema(in_path, CsvFormat.of(det.config.data))
     names = schema.names
     stats = RunStats()
     stats.warnings += det.schema_.check_input(names, str(in_path))
@@ -118,7 +124,7 @@ def _scored_batches(det, in_path, batch_size: int, stats: RunStats):
         from attnad.timeseries import scored_batches
         yield from scored_batches(det, in_path, batch_size, stats.warnings)
         return
-    for batch in iter_batches(in_path, batch_size):
+    for batch in iter_batches(in_path, batch_size, CsvFormat.of(det.config.data)):
         yield (batch, *det.score_with_contributions(batch))
 
 

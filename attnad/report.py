@@ -68,10 +68,8 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
 
 
 def write_summary_json(summary: dict, path: str | Path) -> None:
-    p = Path(path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(json.dumps(summary, indent=2, default=str), encoding="utf-8")
-    tmp.replace(p)
+    from attnad.data.io import write_text_atomic
+    write_text_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
 def render_summary(summary: dict, console: Console) -> None:

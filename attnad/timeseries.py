@@ -39,15 +39,17 @@ import pyarrow as pa
 import torch
 
 from attnad.artifact import write_artifact
-from attnad.data.io import iter_batches
+from attnad.data.io import CsvFormat, iter_batches
 from attnad.data.preprocess import squash
 from attnad.data.schema import Column, Schema, infer_schema
 from attnad.data.windows import (Group, WindowStream, entity_keys, parse_times, recent_rows,
                                  series_order, time_kind)
 from attnad.errors import DataError, ModelError, UserError
+from attnad.limits import check_model_size
 from attnad.models import build_series_model
 from attnad.threshold import fit_threshold
-from attnad.train import resolve_device, seed_everything, set_threads, trimmed_mean
+from attnad.train import (one_cycle, resolve_device, seed_everything, set_threads,
+                          trimmed_mean)
 
 SERIES_ROLES = ("numeric", "boolean")  # modelled as signals; other columns are copied only
 MIN_ENTITY_ROWS = 32  # fewer training rows: the entity's inputs use the pooled statistics
@@ -265,8 +267,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     total = tc.epochs * steps_per_epoch if tc.epochs else max(tc.min_steps, 2 * steps_per_epoch)
     total = min(total, tc.max_steps)
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=total,
-                                                pct_start=0.1, anneal_strategy="cos")
+    sched = one_cycle(opt, tc.lr, total)
     pos = torch.arange(W)
     last = float("nan")
     model.train()
@@ -438,12 +439,13 @@ def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, wi
 
 
 def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data"):
-    from attnad.detector import as_table
+    from attnad.detector import MIN_TRAIN_ROWS, as_table
     cfg = det.config
     set_threads(cfg.train.threads)
     table = as_table(data)
-    if table.num_rows == 0:
-        raise UserError(f"{source}: no rows to train on")
+    if table.num_rows < MIN_TRAIN_ROWS:
+        raise UserError(f"{source}: {table.num_rows} row(s) are too few to learn what is "
+                        f"normal; train on at least {MIN_TRAIN_ROWS} rows (hundreds are better)")
     det.device_ = resolve_device(device or cfg.train.device)
     schema, features = series_schema(table, cfg.data, source)
     keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source)
@@ -468,6 +470,8 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
 
     mc = cfg.model
     held = holdout_rows(starts_of, ends_of, cfg.train.validation_fraction, mc.window)
+    check_model_size(lambda: build_series_model(mc, len(features)), mc, source=source,
+                     batch=mc.batch_windows, tokens=mc.window)
     seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
     det.model_ = build_series_model(mc, len(features))
     det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress,
@@ -588,6 +592,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
     """Yield (batch, scores, contributions, invalid counts) for the file, in input order."""
     st = det.series_
     F = len(st.features)
+    csv = CsvFormat.of(det.config.data)
     store, top = RowStore(), TopRows(F)
     invalid_total: dict[str, int] = {}
 
@@ -598,7 +603,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
 
     try:
         scorer, last, offset, in_order = _series_scorer(det), {}, 0, True
-        for batch in iter_batches(path, batch_size):
+        for batch in iter_batches(path, batch_size, csv):
             keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
                                                         str(path), offset)
             if not _in_time_order(keys, times, last):
@@ -616,7 +621,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
             store.close()
             store, top, invalid_total = RowStore(), TopRows(F), {}
             parts, offset = [], 0
-            for batch in iter_batches(path, batch_size):
+            for batch in iter_batches(path, batch_size, csv):
                 keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
                                                             str(path), offset)
                 parts.append((keys, times, raw))
@@ -635,7 +640,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
         if store.written != offset:
             raise AssertionError(f"scored {store.written} of {offset} rows")  # a bug, not input
         start = 0
-        for batch in iter_batches(path, batch_size):
+        for batch in iter_batches(path, batch_size, csv):
             n = batch.num_rows
             yield batch, store.get(start, n), top.block(start, n), \
                 (invalid_total if start == 0 else {})
@@ -663,6 +668,8 @@ def load_series(cls, path, meta: dict, tensors: dict, device: str):
         det = cls(build_config(meta["config"], f"{path}/attnad.json"))
         det.schema_ = Schema.from_dict(meta["schema"])
         det.series_ = SeriesState.from_dict(meta["timeseries"])
+        check_model_size(lambda: build_series_model(det.config.model, len(det.series_.features)),
+                         det.config.model, source=f"{path}/attnad.json")
         det.model_ = build_series_model(det.config.model, len(det.series_.features))
         det.model_.load_state_dict(tensors, strict=True)
         det.threshold_ = meta["threshold"]

@@ -81,6 +81,15 @@ def trimmed_mean(losses: torch.Tensor, trim_fraction: float) -> torch.Tensor:
     return kept.mean()
 
 
+def one_cycle(opt, lr: float, total_steps: int, warmup: float = 0.1):
+    """One-cycle schedule with `warmup` of the steps rising. PyTorch divides by zero when the
+    warm-up is exactly one step long (total_steps 10), so that case warms up a little longer."""
+    if abs(warmup * total_steps - 1.0) < 1e-9:
+        warmup *= 1.1
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps,
+                                               pct_start=warmup, anneal_strategy="cos")
+
+
 def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
                 device: torch.device, progress=None) -> TrainSummary:
     """Fit in place; returns what happened. `progress(done, total, loss)` is called per step."""
@@ -104,8 +113,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     total_steps = min(epochs * steps_per_epoch, cfg.max_steps)
     eval_every = max(steps_per_epoch, EVAL_EVERY_MIN_STEPS)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=total_steps,
-                                                pct_start=0.1, anneal_strategy="cos")
+    sched = one_cycle(opt, cfg.lr, total_steps)
     best_val, best_state, stale, step, last = math.inf, None, 0, 0, float("nan")
     perm, pos = None, steps_per_epoch
     while step < total_steps:

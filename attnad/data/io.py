@@ -11,8 +11,10 @@ the target directory, are fsynced and renamed, so a reader sees the old file or 
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,25 @@ import pyarrow.parquet as pq
 from attnad.errors import DataError
 
 CSV_BLOCK_BYTES = 4 << 20
+OTHER_DELIMITERS = {";": "';'", "\t": "tab", "|": "'|'"}  # hinted at when a CSV has one column
+
+
+@dataclass(frozen=True)
+class CsvFormat:
+    """How CSV text is split and decoded (config keys data.csv_delimiter and data.encoding)."""
+
+    delimiter: str = ","
+    encoding: str = "utf-8"
+
+    @classmethod
+    def of(cls, data_cfg) -> "CsvFormat":
+        """From a DataConfig (or None: the defaults)."""
+        if data_cfg is None:
+            return cls()
+        return cls(getattr(data_cfg, "csv_delimiter", ","), getattr(data_cfg, "encoding", "utf-8"))
+
+
+DEFAULT_CSV = CsvFormat()
 
 
 def file_format(path: str | Path) -> str:
@@ -49,22 +70,35 @@ def check_input(path: str | Path) -> Path:
     return p
 
 
-def _csv_reader(path: Path, column_names: list[str] | None) -> pacsv.CSVStreamingReader:
+def _csv_reader(path: Path, column_names: list[str] | None,
+                csv: CsvFormat = DEFAULT_CSV) -> pacsv.CSVStreamingReader:
     stream = pa.input_stream(str(path), compression="detect")
-    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES)
+    read = pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, encoding=csv.encoding)
+    parse = pacsv.ParseOptions(delimiter=csv.delimiter)
     convert = pacsv.ConvertOptions(
         column_types={c: pa.string() for c in column_names} if column_names else None,
         strings_can_be_null=True,
     )
-    return pacsv.open_csv(stream, read_options=read, convert_options=convert)
+    return pacsv.open_csv(stream, read_options=read, parse_options=parse, convert_options=convert)
 
 
-def csv_column_names(path: Path) -> list[str]:
-    reader = _csv_reader(path, None)
+def csv_column_names(path: Path, csv: CsvFormat = DEFAULT_CSV) -> list[str]:
     try:
-        return list(reader.schema.names)
+        reader = _csv_reader(path, None, csv)
+    except UnicodeDecodeError:
+        raise DataError(f"{path}: the header is not valid {csv.encoding} text; set data.encoding "
+                        "to the file's encoding (e.g. --set data.encoding=latin-1)") from None
+    try:
+        names = list(reader.schema.names)
     finally:
         reader.close()
+    if len(names) == 1:
+        for sep, name in OTHER_DELIMITERS.items():
+            if sep != csv.delimiter and sep in names[0]:
+                raise DataError(
+                    f"{path}: one column named {names[0][:60]!r}: the file looks {name}-separated; "
+                    f"set data.csv_delimiter (e.g. --set \"data.csv_delimiter={name.strip(chr(39))}\")")
+    return names
 
 
 def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.RecordBatch]:
@@ -85,45 +119,77 @@ def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def iter_batches(path: str | Path, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+READ_ERRORS = (pa.ArrowException, OSError, EOFError, UnicodeError, LookupError)
+
+
+def iter_batches(path: str | Path, batch_size: int = 65_536,
+                 csv: CsvFormat = DEFAULT_CSV) -> Iterator[pa.RecordBatch]:
     """Stream a file as record batches; CSV columns arrive as (nullable) strings."""
     p = check_input(path)
     fmt = file_format(p)
+    names: list[str] = []
     try:
         if fmt == "parquet":
             pf = pq.ParquetFile(str(p))
+            check_column_names(p, pf.schema_arrow.names)
             yield from pf.iter_batches(batch_size=batch_size)
         else:
-            names = csv_column_names(p)
+            names = csv_column_names(p, csv)
             check_column_names(p, names)
-            reader = _csv_reader(p, names)
+            reader = _csv_reader(p, names, csv)
             yield from _rebatch(iter(reader), batch_size)
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
-        raise DataError(f"{p}: cannot read {fmt} file: {_short(e)}") from None
+    except READ_ERRORS as e:
+        raise DataError(read_error(p, fmt, e, names, csv)) from None
 
 
-def input_schema(path: str | Path) -> pa.Schema:
+def input_schema(path: str | Path, csv: CsvFormat = DEFAULT_CSV) -> pa.Schema:
     """The columns a file offers (CSV: all strings), read without scanning the data."""
     p = check_input(path)
     try:
         if file_format(p) == "parquet":
-            return pq.ParquetFile(str(p)).schema_arrow
-        names = csv_column_names(p)
+            schema = pq.ParquetFile(str(p)).schema_arrow
+            check_column_names(p, schema.names)
+            return schema
+        names = csv_column_names(p, csv)
         check_column_names(p, names)
         return pa.schema([(n, pa.string()) for n in names])
-    except (pa.ArrowInvalid, pa.ArrowIOError, OSError, EOFError) as e:
-        raise DataError(f"{p}: cannot read {file_format(p)} file: {_short(e)}") from None
+    except READ_ERRORS as e:
+        raise DataError(read_error(p, file_format(p), e, [], csv)) from None
+
+
+def read_error(path: Path, fmt: str, e: Exception, names: list[str], csv: CsvFormat) -> str:
+    """One line saying what is wrong with the file and, where we can tell, what to do."""
+    text = _short(e)
+    col = re.search(r"In CSV column #(\d+)", text)
+    column = ""
+    if col and int(col.group(1)) < len(names):
+        column = f" column {names[int(col.group(1))]!r}:"
+    if "invalid UTF8" in text or isinstance(e, UnicodeError):
+        return (f"{path}:{column} text is not valid {csv.encoding}; set data.encoding to the "
+                "file's encoding (e.g. --set data.encoding=latin-1)")
+    fields = re.search(r"Expected (\d+) columns, got (\d+): ?(.*)", text)
+    if fields:
+        return (f"{path}: a row has {fields.group(2)} fields where the header has "
+                f"{fields.group(1)} ({fields.group(3)[:60]!r}); check the delimiter "
+                f"(data.csv_delimiter, now {csv.delimiter!r}) and the quoting of that row")
+    if fmt == "parquet":
+        return f"{path}: cannot read parquet file ({text}); the file is damaged or not Parquet"
+    if fmt == "csv.gz" or "compress" in text.lower() or "zlib" in text.lower():
+        return f"{path}: cannot read {fmt} file ({text}); the file is damaged or not gzip"
+    return f"{path}: cannot read {fmt} file:{column} {text}"
 
 
 def check_column_names(path: Path, names: list[str]) -> None:
     seen: set[str] = set()
-    for n in names:
+    for i, n in enumerate(names):
         if n in seen:
-            raise DataError(f"{path}: duplicate column name {n!r}; column names must be unique")
+            raise DataError(f"{path}: duplicate column name {n!r} (column {i + 1}); column names "
+                            "must be unique, rename one of them")
         seen.add(n)
 
 
-def read_sample(path: str | Path, max_rows: int, seed: int) -> tuple[pa.Table, int]:
+def read_sample(path: str | Path, max_rows: int, seed: int,
+                csv: CsvFormat = DEFAULT_CSV) -> tuple[pa.Table, int]:
     """A uniform random sample of at most max_rows rows, in file order, in bounded memory.
 
     Each row gets a seeded random key and the max_rows smallest keys are kept (bottom-k sampling),
@@ -135,7 +201,7 @@ def read_sample(path: str | Path, max_rows: int, seed: int) -> tuple[pa.Table, i
     kept_keys = np.empty(0)
     kept_pos = np.empty(0, dtype=np.int64)
     total = 0
-    for batch in iter_batches(path, batch_size=65_536):
+    for batch in iter_batches(path, batch_size=65_536, csv=csv):
         n = batch.num_rows
         keys = rng.random(n)
         pos = np.arange(total, total + n, dtype=np.int64)
@@ -176,15 +242,21 @@ class AtomicWriter:
         if not parent.is_dir():
             raise DataError(f"{self.path}: output directory {parent} does not exist")
         fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=parent)
+        os.fchmod(fd, default_mode())
         os.close(fd)
-        if self.format == "parquet":
-            strings = [f.name for f in self.schema if pa.types.is_string(f.type)
-                       or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)]
-            self._writer = pq.ParquetWriter(self._tmp, self.schema, use_dictionary=strings or False)
-        else:
-            compression = "gzip" if self.format == "csv.gz" else None
-            self._sink = pa.output_stream(self._tmp, compression=compression)
-            self._writer = pacsv.CSVWriter(self._sink, self.schema)
+        try:
+            if self.format == "parquet":
+                strings = [f.name for f in self.schema if pa.types.is_string(f.type)
+                           or pa.types.is_large_string(f.type) or pa.types.is_dictionary(f.type)]
+                self._writer = pq.ParquetWriter(self._tmp, self.schema,
+                                                use_dictionary=strings or False)
+            else:
+                compression = "gzip" if self.format == "csv.gz" else None
+                self._sink = pa.output_stream(self._tmp, compression=compression)
+                self._writer = pacsv.CSVWriter(self._sink, self.schema)
+        except BaseException:
+            self._discard()
+            raise
         return self
 
     def write(self, batch: pa.RecordBatch) -> None:
@@ -199,16 +271,47 @@ class AtomicWriter:
             if exc_type is not None:
                 self._discard()
                 return
-        with open(self._tmp, "rb+") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self._tmp, self.path)
-        _fsync_dir(self.path.parent)
+        try:
+            with open(self._tmp, "rb+") as fh:
+                os.fsync(fh.fileno())
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self._discard()
+            raise
         self._tmp = None
+        _fsync_dir(self.path.parent)
 
     def _discard(self) -> None:
         if self._tmp and os.path.exists(self._tmp):
             os.unlink(self._tmp)
         self._tmp = None
+
+
+def default_mode(directory: bool = False) -> int:
+    """The mode open() or mkdir() would give under the umask. mkstemp and mkdtemp make private
+    (0600 / 0700) temporary files, and the output would keep that mode after the rename."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return (0o777 if directory else 0o666) & ~mask
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    """A small text file (the JSON summary) written like the outputs: temp file, fsync, rename."""
+    p = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent if str(p.parent)
+                               else ".")
+    try:
+        os.fchmod(fd, default_mode())
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(p.parent)
 
 
 def _fsync_dir(path: Path) -> None:

@@ -36,7 +36,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from attnad.data.io import iter_batches
+from attnad.data.io import DEFAULT_CSV, CsvFormat, iter_batches
 from attnad.data.schema import to_epoch_seconds, to_float
 from attnad.errors import DataError
 
@@ -44,9 +44,9 @@ MISSING_ENTITY = ""  # rows whose group value is missing form one entity of thei
 
 
 # ---- columns -----------------------------------------------------------------------------------
-def read_table(path, batch_size: int = 65_536) -> pa.Table:
+def read_table(path, batch_size: int = 65_536, csv: CsvFormat = DEFAULT_CSV) -> pa.Table:
     """The whole file as one table: training on a series needs its steps in order, not a sample."""
-    batches = list(iter_batches(path, batch_size))
+    batches = list(iter_batches(path, batch_size, csv))
     if not batches:
         raise DataError(f"{path}: the file has a header but no rows")
     return pa.Table.from_batches(batches).combine_chunks()
