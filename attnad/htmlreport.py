@@ -239,8 +239,10 @@ def _flag_runs(t: np.ndarray, flags: np.ndarray) -> tuple[list, list]:
 
 def _time_axis(values: pd.Series) -> tuple[np.ndarray, callable, str]:
     """Times as floats for plotting, a tick formatter, and the axis label."""
-    if pd.api.types.is_numeric_dtype(values):
-        return values.to_numpy(np.float64), _fmt, "step"
+    num = values if pd.api.types.is_numeric_dtype(values) else \
+        pd.to_numeric(values, errors="coerce")  # CSV cells arrive as text
+    if num.notna().sum() >= values.notna().sum() > 0:
+        return num.to_numpy(np.float64), _fmt, "step"
     t = pd.to_datetime(values, errors="coerce", utc=True)
     secs = (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
     span = np.nanmax(secs) - np.nanmin(secs) if np.isfinite(secs).any() else 0

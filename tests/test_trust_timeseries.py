@@ -99,3 +99,29 @@ def _self_contained(text: str) -> None:
     lowered = text.lower()
     assert "<script" not in lowered and "<link" not in lowered and "src=" not in lowered
     assert lowered.replace('xmlns="http://www.w3.org/2000/svg"', "").count("http") == 0
+
+
+def test_report_from_a_csv_with_numeric_steps(tmp_path):
+    train, _ = make_series(seed=1, start=0, planted=False)
+    train["ts"] = np.tile(np.arange(N), 3)  # integer steps
+    det = Detector(Config.model_validate({**TS_FAST, "train": {**TS_FAST["train"],
+                                                               "max_steps": 20}})).fit(train)
+    det.save(tmp_path / "m")
+    train.to_csv(tmp_path / "in.csv", index=False)
+    r = runner.invoke(app, ["detect", str(tmp_path / "in.csv"), "-m", str(tmp_path / "m"),
+                            "-o", str(tmp_path / "out.csv"), "-q"])
+    assert r.exit_code in (0, 1), r.output
+    r = runner.invoke(app, ["report", str(tmp_path / "out.csv"), "-m", str(tmp_path / "m"),
+                            "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "r.html").read_text()
+    assert ">step<" in text and text.count("<svg") == 7
+    # without the model: histogram and top rows only
+    r = runner.invoke(app, ["report", str(tmp_path / "out.csv"), "-o", str(tmp_path / "r2.html")])
+    assert r.exit_code == 0, r.output
+    t2 = (tmp_path / "r2.html").read_text()
+    assert t2.count("<svg") == 1 and "No model given" in t2
+    r = runner.invoke(app, ["report", str(tmp_path / "in.csv"), "-o", str(tmp_path / "r3.html")])
+    assert r.exit_code == 2 and "no anomaly_score column" in r.output
+    r = runner.invoke(app, ["report", str(tmp_path / "out.csv"), "-o", str(tmp_path / "r.pdf")])
+    assert r.exit_code == 2 and ".html" in r.output
