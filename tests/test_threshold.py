@@ -13,19 +13,24 @@ def pot(risk, level=0.98):
     return ThresholdConfig(method="pot", risk=risk, pot_quantile=level)
 
 
-@pytest.mark.parametrize("dist", ["exponential", "pareto", "normal"])
+@pytest.mark.parametrize("dist", ["exponential", "pareto", "normal", "very_heavy"])
 @pytest.mark.parametrize("risk", [1e-3, 1e-4])
 def test_pot_threshold_flag_rate_on_fresh_normal_scores_is_close_to_the_risk(dist, risk):
     rng = np.random.default_rng(0)
     draw = {"exponential": lambda n: rng.exponential(1.0, n),
             "pareto": lambda n: rng.pareto(4.0, n),  # heavy tail: shape 0.25
-            "normal": lambda n: rng.normal(0, 1, n)}[dist]  # light tail: shape < 0
+            "normal": lambda n: rng.normal(0, 1, n),  # light tail: shape < 0
+            # shape 1.4, no finite mean: squared errors of heavy-tailed data look like this
+            "very_heavy": lambda n: rng.pareto(0.7, n)}[dist]
     state = fit_threshold(draw(20_000), pot(risk))
     fresh = draw(1_000_000)
     rate = float((fresh > state["value"]).mean())
     # far beyond the 20,000 calibration scores: within a factor of 2.5 of the risk (an empirical
     # quantile cannot even be computed at 1e-4 with 20,000 scores)
     assert risk / 2.5 < rate < risk * 2.5, (dist, risk, rate)
+    # a smaller risk is always a higher threshold (a shape clamped with a zero scale was not)
+    values = [fit_threshold(draw(20_000), pot(r))["value"] for r in (1e-2, 1e-3, 1e-4)]
+    assert values[0] < values[1] < values[2]
 
 
 def test_pot_differs_from_quantile_and_fixed_is_fixed():
