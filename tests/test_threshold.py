@@ -49,7 +49,7 @@ def test_gpd_fit_recovers_the_tail_shape():
     rng = np.random.default_rng(2)
     assert abs(fit_tail(rng.exponential(1.0, 50_000), 0.95)["shape"]) < 0.05
     assert fit_tail(rng.pareto(2.0, 50_000), 0.95)["shape"] == pytest.approx(0.5, abs=0.1)
-    assert fit_tail(rng.uniform(0, 1, 50_000), 0.95)["shape"] == pytest.approx(-0.5, abs=0.1)
+    assert fit_tail(rng.uniform(0, 1, 50_000), 0.95)["shape"] == pytest.approx(-1.0, abs=0.1)
     assert fit_tail(np.ones(100), 0.98)["n"] == 0  # a flat top has no tail
     assert fit_tail(np.ones(3), 0.98) is None
 
@@ -154,3 +154,17 @@ def test_pot_is_stored_in_the_model(tmp_path, table):
     assert back.threshold_["method"] == "pot" and back.threshold_["tail"]["n"] > 0
     assert back.threshold_["value"] == det.threshold_["value"]
     assert back.training_["fingerprint"]["rows"] == len(df)
+
+
+def test_pot_raises_the_tail_start_past_a_cluster_of_high_normal_scores():
+    """As on adbench_http: 1% of normal rows score far above the rest. A GPD fitted across that
+    jump put the 1e-3 threshold past every score (0 flags); the tail must start above the jump."""
+    rng = np.random.default_rng(7)
+
+    def draw(n):
+        return np.where(rng.random(n) < 0.01, rng.uniform(1000, 3000, n), rng.exponential(1, n))
+
+    state = fit_threshold(draw(20_000), pot(1e-3))
+    assert state["tail"]["level"] > 0.99 and state["tail"]["fit_pvalue"] > 0.05
+    rate = float((draw(1_000_000) > state["value"]).mean())
+    assert 1e-3 / 2.5 < rate < 1e-3 * 2.5, rate
