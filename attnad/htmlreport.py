@@ -404,7 +404,9 @@ def _tail_text(th: dict) -> str:
         return f"empirical, {n} training scores"
     return (f"{n} training scores; GPD tail above the {tail['level']} quantile "
             f"({_fmt(tail['u'])}): shape {tail['shape']:.3f}, scale {_fmt(tail['scale'])}, "
-            f"{tail['n']} exceedances")
+            f"{tail['n']} exceedances"
+            + (f", fit p-value {tail['fit_pvalue']:.2f}" if tail.get("fit_pvalue") is not None
+               else ""))
 
 
 CSS = """
