@@ -4,11 +4,11 @@ Three ways to pick the threshold (`threshold.method`):
 
 - `quantile`: flag the top `contamination` share of the training scores.
 - `pot` (peaks over threshold, extreme value theory; Siffer et al., "Anomaly detection in streams
-  with extreme value theory", KDD 2017): the scores above a high quantile u (`threshold.
-  pot_quantile`, raised when the fit is rejected: `fit_tail`) are fitted with a generalised
-  Pareto distribution (GPD), and the
-  threshold is the score a normal row exceeds with probability `threshold.risk`. It extrapolates
-  beyond the training sample, so `risk: 1e-4` works with 20,000 calibration rows.
+  with extreme value theory", KDD 2017): the scores above a high quantile u
+  (`threshold.pot_quantile`, raised when the fit is rejected: see `fit_tail`) are fitted with a
+  generalised Pareto distribution (GPD), and the threshold is the score a normal row exceeds
+  with probability `threshold.risk`. It extrapolates beyond the training sample, so
+  `risk: 1e-4` works with 20,000 calibration rows.
 - `fixed`: `threshold.value`.
 
 `anomaly_probability` is P(a training row scores lower): the empirical distribution of the
