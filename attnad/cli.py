@@ -61,6 +61,9 @@ KeepOpt = Annotated[Optional[list[str]], typer.Option(
     "--keep", help="Input columns to copy to the output (repeatable; default: all).")]
 BatchOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", help="Rows read and scored at a time (overrides score.batch_size).", min=1)]
+ExplainOpt = Annotated[int, typer.Option(
+    "--explain", help="Add top_features and top_contributions columns: the K input columns with "
+    "the largest share of each row's score (\";\"-separated).", min=0, max=100)]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 
@@ -114,7 +117,7 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
     return load_config(config, overrides)
 
 
-def _fit(data: Path, cfg, console: Console):
+def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None):
     from attnad.data.io import CsvFormat, read_sample
     from attnad.detector import Detector
     from attnad.progress import step_progress
@@ -132,7 +135,7 @@ def _fit(data: Path, cfg, console: Console):
             console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
                           "(train.max_rows)")
     with step_progress(console, "training") as progress:
-        det = Detector(cfg).fit(table, progress=progress, source=str(data))
+        det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from)
     return det
 
 
@@ -154,7 +157,11 @@ def main_options(
 def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", help="Model "
           "directory to write (replaced whole if it is an attnad model).", show_default=False)],
           config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
-          device: DeviceOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False):
+          device: DeviceOpt = None,
+          init_from: Annotated[Optional[Path], typer.Option(
+              "--init-from", help="Fine-tune: start from this model directory's weights "
+              "(same or overlapping columns; its model section is used).")] = None,
+          quiet: QuietOpt = False, debug: DebugOpt = False):
     """Train a model on DATA and save it to a model directory.
 
     Example: attnad train transactions.csv -c configs/tabular.yaml -o model/ --seed 0
@@ -167,7 +174,7 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
         cfg = _load_config(config, set_, seed, device)
         check_input(data)
         check_model_target(output)
-        det = _fit(data, cfg, console)
+        det = _fit(data, cfg, console, init_from)
         det.save(output)
         tr = det.training_
         console.print(f"trained on {tr['rows']:,} rows in {tr['seconds']:.1f} s "
@@ -179,7 +186,7 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
 @app.command()
 def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
           batch_size: BatchOpt = None, set_: SetOpt = None, device: DeviceOpt = None,
-          quiet: QuietOpt = False, debug: DebugOpt = False):
+          explain: ExplainOpt = 0, quiet: QuietOpt = False, debug: DebugOpt = False):
     """Write DATA's rows with an anomaly_score column (higher = more anomalous).
 
     Example: attnad score new.parquet -m model/ -o scored.parquet
@@ -196,7 +203,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
         det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         with row_progress(console, data) as progress:
             stats = score_file(det, data, output, flags=False, keep=keep, batch_size=batch_size,
-                               progress=progress)
+                               progress=progress, explain=explain)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
         if stats.invalid_cells:
@@ -222,8 +229,10 @@ def detect(
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
     save_model: Annotated[Optional[Path], typer.Option(
         help="Without -m: also save the model fitted on DATA to this directory.")] = None,
-    keep: KeepOpt = None, batch_size: BatchOpt = None, quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    keep: KeepOpt = None, batch_size: BatchOpt = None, explain: ExplainOpt = 0,
+    report: Annotated[Optional[Path], typer.Option(
+        help="Also write a self-contained HTML report here (see `attnad report`).")] = None,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ):
     """Score DATA, flag anomalous rows, print a summary; exit 1 when a --fail-on gate is breached.
 
@@ -253,6 +262,8 @@ def detect(
             check_output(data, summary_json, option="--summary-json", any_name=True)
             if summary_json.resolve() == output.resolve():
                 raise UserError(f"--summary-json {summary_json}: is also -o; give another path")
+        if report is not None:
+            check_output(data, report, option="--report", any_name=True)
         if save_model is not None and model is None:
             from attnad.artifact import check_model_target
             check_model_target(save_model, option="--save-model")
@@ -273,7 +284,7 @@ def detect(
             t = quantile_threshold(det.threshold_, contamination)
         with row_progress(console, data) as progress:
             stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
-                               batch_size=batch_size, progress=progress)
+                               batch_size=batch_size, progress=progress, explain=explain)
         gates, breached = {}, []
         rate = stats.flagged / stats.rows if stats.rows else 0.0
         if fail_on_rate is not None:
@@ -286,6 +297,9 @@ def detect(
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
             write_summary_json(summary, summary_json)
+        if report is not None:
+            from attnad.htmlreport import write_html_report
+            write_html_report(output, report, det, model or "(fitted on the input)", summary)
         render_summary(summary, console)
         if breached:
             for k in breached:
@@ -293,6 +307,63 @@ def detect(
                 console.print(f"gate breached: {k.replace('_', '-')} {g['limit']} "
                               f"(observed {g['value']:.4g})", markup=False)
             raise typer.Exit(EXIT_GATE)
+    _guard(body, debug)
+
+
+@app.command()
+def explain(
+    data: Data, model: ModelOpt,
+    rows: Annotated[list[str], typer.Option(
+        "--rows", help="Rows to explain: values of the model's first id column "
+        "(data.id_columns), or 0-based row numbers with --index (repeatable).",
+        show_default=False)],
+    index: Annotated[bool, typer.Option("--index", help="--rows are 0-based row numbers.")] = False,
+    device: DeviceOpt = None, debug: DebugOpt = False,
+):
+    """Show, for chosen rows, each feature's share of the score and the attention the model paid.
+
+    Example: attnad explain today.csv -m model/ --rows txn_17 --rows txn_42
+    """
+    def body():
+        from attnad.data.io import check_input
+        from attnad.detector import Detector
+        from attnad.explain import explain_rows, render_explanations
+        check_input(data)
+        det = Detector.load(model, device=device or "auto")
+        expl = explain_rows(det, data, list(rows), by_index=index)
+        render_explanations(expl, Console(highlight=False))
+    _guard(body, debug)
+
+
+@app.command("report")
+def report_cmd(
+    scored: Annotated[Path, typer.Argument(help="A file written by `attnad detect` or `score`.",
+                                           show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="HTML file to write.",
+                                         show_default=False)],
+    model: Annotated[Optional[Path], typer.Option(
+        "--model", "-m", help="The model that scored it: adds the model card, the threshold "
+        "and, for time series, the signal panels.")] = None,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
+):
+    """Write a self-contained HTML report (plots inline, no network) of a scored file.
+
+    Example: attnad report flagged.parquet -m model/ -o report.html
+    """
+    console = _stderr(quiet)
+
+    def body():
+        from attnad.data.io import check_input
+        from attnad.detector import Detector
+        from attnad.htmlreport import write_html_report
+        check_input(scored)
+        if output.suffix.lower() not in (".html", ".htm"):
+            raise UserError(f"-o {output}: give a file name ending .html")
+        if str(output.parent) and not output.parent.is_dir():
+            raise UserError(f"-o {output}: directory {output.parent} does not exist")
+        det = Detector.load(model, device="cpu") if model is not None else None
+        write_html_report(scored, output, det, model)
+        console.print(f"report written to {output}")
     _guard(body, debug)
 
 

@@ -126,9 +126,12 @@ class TrainConfig(_Section):
 
 
 class ThresholdConfig(_Section):
-    method: Literal["quantile", "fixed"] = "quantile"
+    method: Literal["quantile", "pot", "fixed"] = "quantile"
     contamination: float = Field(0.01, gt=0, lt=1)  # expected share of anomalies (quantile)
+    risk: float = Field(1e-3, gt=0, lt=0.5)  # pot: share of normal rows expected above it
+    pot_quantile: float = Field(0.98, ge=0.5, le=0.999)  # pot: the GPD tail starts here
     value: float | None = None  # the threshold itself (method: fixed)
+    per_entity: bool = False  # time series: one threshold per entity (>= 200 training rows)
 
 
 class ScoreConfig(_Section):
@@ -245,6 +248,9 @@ def validate_consistency(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: data.group_column and data.time_column must differ")
     if cfg.threshold.method == "fixed" and cfg.threshold.value is None:
         raise ConfigError(f"{source}: threshold.value is required when threshold.method is fixed")
+    if cfg.threshold.per_entity and not timeseries:
+        raise ConfigError(f"{source}: threshold.per_entity needs time-series mode "
+                          "(data.time_column); a table has no entities")
     return cfg
 
 

@@ -25,7 +25,7 @@ from attnad.models import build_model
 from attnad.models.masked import scoring_masks
 from attnad.models.memory import RowMemory
 from attnad.score import Scorer, combine_components, fit_component_scale, fit_error_scale
-from attnad.threshold import fit_threshold, probability, quantile_threshold
+from attnad.threshold import fit_threshold, probability, refit_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
@@ -45,6 +45,21 @@ def as_table(data) -> pa.Table:
     raise TypeError(f"expected a pandas DataFrame or pyarrow Table, got {type(data).__name__}")
 
 
+def data_fingerprint(table: pa.Table, schema: Schema) -> dict:
+    """What the model was trained on, for the model card: row count, and SHA-256 digests of the
+    column roles and of a sample of rows (the first and last 100), so two training files can be
+    told apart without keeping either."""
+    import hashlib
+    import json
+    n = table.num_rows
+    idx = sorted(set(range(min(100, n))) | set(range(max(0, n - 100), n)))
+    sample = table.take(pa.array(idx, type=pa.int64())).to_pylist()
+    digest = lambda obj: hashlib.sha256(  # noqa: E731
+        json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()
+    return {"rows": int(n), "columns": table.num_columns,
+            "schema_sha256": digest(schema.to_dict()), "sample_sha256": digest(sample)}
+
+
 class Detector:
     def __init__(self, config: Config | dict | None = None):
         if config is None:
@@ -54,11 +69,19 @@ class Detector:
         self.config = config
 
     # ---- fitting -------------------------------------------------------------------------
-    def fit(self, data, *, device: str | None = None, progress=None, source: str = "data"):
+    def fit(self, data, *, device: str | None = None, progress=None, source: str = "data",
+            init_from=None):
+        """Learn everything from `data`. `init_from`: a model directory whose weights start the
+        training (fine-tuning, attnad.transfer); its `model` config section is used."""
+        if init_from is not None:
+            from attnad.transfer import load_source
+            src = load_source(init_from, timeseries=bool(self.config.data.time_column))
+            self.config = self.config.model_copy(update={"model": src.config.model})
         cfg = self.config
         if cfg.data.time_column:  # time-series mode: attnad/timeseries.py
             from attnad.timeseries import fit_series
-            return fit_series(self, data, device=device, progress=progress, source=source)
+            return fit_series(self, data, device=device, progress=progress, source=source,
+                              init_from=init_from)
         set_threads(cfg.train.threads)
         table = as_table(data)
         if table.num_rows < MIN_TRAIN_ROWS:
@@ -84,9 +107,17 @@ class Detector:
         enc = self.preprocessor_.transform(cols)
         seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
         self.model_ = build_model(cfg.model, n_num, cards)
+        started = None
+        if init_from is not None:
+            from attnad.transfer import init_from as start_from, tabular_features
+            started = start_from(self.model_, init_from, tabular_features(self.preprocessor_),
+                                 timeseries=False)
         self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
                                      self.device_, progress).to_dict()
         self.training_["invalid_cells"] = invalid
+        self.training_["fingerprint"] = data_fingerprint(table, self.schema_)
+        if started is not None:
+            self.training_["init_from"] = started
         self.masks_ = scoring_masks(self.model_.n_features, cfg.model.mask_ratio,
                                     cfg.model.n_score_masks, cfg.train.seed)
         calib = enc
@@ -213,11 +244,13 @@ class Detector:
         raw = apply_overrides(self.config.model_dump(mode="json"), overrides)
         new = build_config(raw, "--set")
         if new.threshold != self.config.threshold:
-            t = new.threshold
-            value = t.value if t.method == "fixed" else quantile_threshold(self.threshold_,
-                                                                            t.contamination)
-            self.threshold_ = {**self.threshold_, "method": t.method,
-                               "contamination": t.contamination, "value": float(value)}
+            if new.threshold.per_entity and not self.threshold_.get("entities"):
+                raise UserError("--set threshold.per_entity=true: this model was trained without "
+                                "per-entity thresholds; retrain with it to get them")
+            try:
+                self.threshold_ = refit_threshold(self.threshold_, new.threshold)
+            except ValueError as e:
+                raise UserError(f"--set: {e}; retrain to change it") from None
         self.config = new
         return self
 

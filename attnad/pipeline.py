@@ -20,7 +20,8 @@ import pyarrow as pa
 from attnad.data.io import AtomicWriter, CsvFormat, file_format, input_schema, iter_batches
 from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
-from attnad.threshold import probability
+from attnad.data.windows import entity_keys
+from attnad.threshold import row_probability, row_thresholds
 
 SCORE_SAMPLE = 200_000  # scores kept for quantiles
 TOP_ROWS = 10
@@ -70,9 +71,21 @@ def _top_features(contrib: np.ndarray, sources: list[str], k: int = 3) -> list[l
     return [[(uniq[j], float(share[r, j])) for j in order[r]] for r in range(agg.shape[0])]
 
 
+def explain_columns(contrib: np.ndarray, sources: list[str], k: int) -> tuple[list, list]:
+    """`top_features` and `top_contributions` cells: the k input columns with the largest share of
+    each row's score, as ";"-joined text a spreadsheet or SQL can split ("amount;merchant",
+    "0.712;0.120"). Empty for a row with no contributions (e.g. every cell missing)."""
+    feats, shares = [], []
+    for row in _top_features(contrib, sources, k):
+        row = [(c, sh) for c, sh in row if sh > 0]
+        feats.append(";".join(c for c, _ in row))
+        shares.append(";".join(f"{sh:.3f}" for _, sh in row))
+    return feats, shares
+
+
 def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
                threshold: float | None = None, keep: list[str] | None = None,
-               batch_size: int | None = None, progress=None) -> RunStats:
+               batch_size: int | None = None, progress=None, explain: int = 0) -> RunStats:
     check_output(in_path, out_path)
     schema = input_schema(in_path, CsvFormat.of(det.config.data))
     names = schema.names
@@ -83,7 +96,8 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
         if unknown:
             raise DataError(f"--keep: column(s) not in {in_path}: {', '.join(unknown)}")
     kept = keep if keep else names
-    added = ["anomaly_score"] + (["anomaly_flag", "anomaly_probability"] if flags else [])
+    added = ["anomaly_score"] + (["anomaly_flag", "anomaly_probability"] if flags else []) \
+        + (["top_features", "top_contributions"] if explain else [])
     clash = [c for c in added if c in kept]
     if clash:
         stats.warnings.append(f"{in_path}: input column(s) {', '.join(clash)} are replaced by "
@@ -93,22 +107,36 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     if flags:
         out_fields += [pa.field("anomaly_flag", pa.bool_()),
                        pa.field("anomaly_probability", pa.float64())]
+    if explain:
+        out_fields += [pa.field("top_features", pa.string()),
+                       pa.field("top_contributions", pa.string())]
     out_schema = pa.schema(out_fields)
     t = det.threshold_["value"] if threshold is None else float(threshold)
     stats.threshold = t
+    # per-entity thresholds (time series) apply unless one threshold was given for this run
+    group = det.config.data.group_column if det.is_timeseries else None
+    per_entity = threshold is None and bool(det.threshold_.get("entities"))
     label = det.config.data.label_column
     id_cols = [c for c in det.schema_.names("id") if c in names]
     sources = det.feature_sources
     rng = np.random.default_rng(0)
     bs = batch_size or det.config.score.batch_size
     with AtomicWriter(out_path, out_schema) as writer:
-        for batch, scores, contrib, invalid in _scored_batches(det, in_path, bs, stats):
+        for batch, scores, contrib, invalid in _scored_batches(det, in_path, bs, stats,
+                                                               bool(explain)):
             arrays = [batch.column(names.index(c)) for c in kept]
             arrays.append(pa.array(scores, type=pa.float64()))
-            flag = scores > t
+            keys = None
+            if per_entity:
+                keys = entity_keys(batch.column(names.index(group)) if group else None, len(scores))
+            flag = scores > (row_thresholds(det.threshold_, keys, len(scores)) if per_entity else t)
             if flags:
                 arrays.append(pa.array(flag, type=pa.bool_()))
-                arrays.append(pa.array(probability(scores, det.threshold_), type=pa.float64()))
+                arrays.append(pa.array(row_probability(scores, det.threshold_, keys),
+                                       type=pa.float64()))
+            if explain:
+                arrays += [pa.array(col, type=pa.string())
+                           for col in explain_columns(contrib, sources, explain)]
             writer.write(pa.RecordBatch.from_arrays(arrays, schema=out_schema))
             _update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources,
                           label, rng)
@@ -117,12 +145,12 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     return stats
 
 
-def _scored_batches(det, in_path, batch_size: int, stats: RunStats):
+def _scored_batches(det, in_path, batch_size: int, stats: RunStats, explain: bool = False):
     """(batch, scores, contributions, invalid counts) in input order. Tables: batch by batch.
     Time series: two passes (attnad.timeseries), since a row's windows reach into later batches."""
     if det.is_timeseries:
         from attnad.timeseries import scored_batches
-        yield from scored_batches(det, in_path, batch_size, stats.warnings)
+        yield from scored_batches(det, in_path, batch_size, stats.warnings, explain)
         return
     for batch in iter_batches(in_path, batch_size, CsvFormat.of(det.config.data)):
         yield (batch, *det.score_with_contributions(batch))

@@ -47,7 +47,7 @@ from attnad.data.windows import (Group, WindowStream, entity_keys, parse_times, 
 from attnad.errors import DataError, ModelError, UserError
 from attnad.limits import check_model_size
 from attnad.models import build_series_model
-from attnad.threshold import fit_threshold
+from attnad.threshold import fit_entity_thresholds, fit_threshold
 from attnad.train import (one_cycle, resolve_device, seed_everything, set_threads,
                           trimmed_mean)
 
@@ -438,7 +438,8 @@ def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, wi
     return held
 
 
-def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data"):
+def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data",
+               init_from=None):
     from attnad.detector import MIN_TRAIN_ROWS, as_table
     cfg = det.config
     set_threads(cfg.train.threads)
@@ -474,10 +475,18 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
                      batch=mc.batch_windows, tokens=mc.window)
     seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
     det.model_ = build_series_model(mc, len(features))
+    started = None
+    if init_from is not None:
+        from attnad.transfer import init_from as start_from, series_features
+        started = start_from(det.model_, init_from, series_features(features), timeseries=True)
     det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress,
                                  trainable=~held)
     det.training_["calibration_rows"] = int(held.sum())
     det.training_["invalid_cells"] = invalid
+    from attnad.detector import data_fingerprint
+    det.training_["fingerprint"] = data_fingerprint(table, schema)
+    if started is not None:
+        det.training_["init_from"] = started
     det.training_["entities"] = len(entities)
 
     state = SeriesState(features, cfg.data.time_column, cfg.data.group_column, kind, mc.window,
@@ -510,16 +519,21 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     det.schema_ = schema
     det.series_ = state
     det.threshold_ = fit_threshold(train_scores[calib], cfg.threshold)
+    if cfg.threshold.per_entity:
+        det.threshold_["entities"] = fit_entity_thresholds(train_scores[calib], keys[calib],
+                                                           cfg.threshold)
     return det
 
 
 # ---- file scoring (two passes) -----------------------------------------------------------------
 class RowStore:
-    """Row scores by row number in a temporary file, so pass 1 holds no per-row state in memory."""
+    """Per-row values (`width` floats a row) by row number in a temporary file, so pass 1 holds no
+    per-row state in memory."""
 
-    def __init__(self):
+    def __init__(self, width: int = 1):
         self._dir = tempfile.TemporaryDirectory(prefix="attnad-scores-")
         self._path = os.path.join(self._dir.name, "scores.f64")
+        self._width = width
         self._cap = 0
         self._arr = None
         self.written = 0
@@ -534,14 +548,16 @@ class RowStore:
                 self._arr.flush()
                 self._arr = None
             with open(self._path, "ab") as fh:
-                fh.truncate(cap * 8)
-            self._arr = np.memmap(self._path, dtype=np.float64, mode="r+", shape=(cap,))
+                fh.truncate(cap * 8 * self._width)
+            self._arr = np.memmap(self._path, dtype=np.float64, mode="r+",
+                                  shape=(cap, self._width))
             self._cap = cap
-        self._arr[rows] = values
+        self._arr[rows] = np.asarray(values).reshape(len(rows), self._width)
         self.written += len(rows)
 
     def get(self, start: int, n: int) -> np.ndarray:
-        return np.array(self._arr[start:start + n]) if n else np.zeros(0)
+        out = np.array(self._arr[start:start + n]) if n else np.zeros((0, self._width))
+        return out[:, 0] if self._width == 1 else out
 
     def close(self) -> None:
         self._arr = None
@@ -588,17 +604,21 @@ def _in_time_order(keys: np.ndarray, times: np.ndarray, last: dict) -> bool:
     return True
 
 
-def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
-    """Yield (batch, scores, contributions, invalid counts) for the file, in input order."""
+def scored_batches(det, path, batch_size: int, warnings_out: list[str],
+                   all_contributions: bool = False):
+    """Yield (batch, scores, contributions, invalid counts) for the file, in input order.
+
+    Contributions are kept for the top rows only, unless `all_contributions` (for --explain):
+    then every row's are stored beside its score in the temporary file (8 bytes per signal)."""
     st = det.series_
     F = len(st.features)
     csv = CsvFormat.of(det.config.data)
-    store, top = RowStore(), TopRows(F)
+    store, top = RowStore(1 + F if all_contributions else 1), TopRows(F)
     invalid_total: dict[str, int] = {}
 
     def add(results):
         for _, rows, s, c in results:
-            store.put(rows, s)
+            store.put(rows, np.column_stack([s, c]) if all_contributions else s)
             top.add(rows, s, c)
 
     try:
@@ -619,7 +639,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
                 "signal columns of the whole file into memory to sort them (sort the file by "
                 f"({st.group_column or 'entity'}, {st.time_column}) to stream it in bounded memory)")
             store.close()
-            store, top, invalid_total = RowStore(), TopRows(F), {}
+            store, top, invalid_total = RowStore(1 + F if all_contributions else 1), TopRows(F), {}
             parts, offset = [], 0
             for batch in iter_batches(path, batch_size, csv):
                 keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
@@ -642,8 +662,10 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str]):
         start = 0
         for batch in iter_batches(path, batch_size, csv):
             n = batch.num_rows
-            yield batch, store.get(start, n), top.block(start, n), \
-                (invalid_total if start == 0 else {})
+            got = store.get(start, n)
+            scores, contrib = (got[:, 0], got[:, 1:]) if all_contributions else \
+                (got, top.block(start, n))
+            yield batch, scores, contrib, (invalid_total if start == 0 else {})
             start += n
     finally:
         store.close()

@@ -27,7 +27,7 @@ def run(*args):
 def test_version_and_help_with_example():
     r = run("--version")
     assert r.exit_code == 0 and re.match(r"attnad \d", r.output)
-    for cmd in ("train", "score", "detect"):
+    for cmd in ("train", "score", "detect", "explain", "report"):
         r = run(cmd, "--help")
         assert r.exit_code == 0 and "Example: attnad " + cmd in r.output
 
@@ -181,7 +181,7 @@ def test_installed_command_runs_in_a_subprocess(tmp_path, model_dir, csv_file):
 
 def test_every_command_is_in_the_readme():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    for cmd in ("train", "score", "detect"):
+    for cmd in ("train", "score", "detect", "explain", "report"):
         assert f"attnad {cmd}" in readme
     assert "make demo" in readme and "make test" in readme
 

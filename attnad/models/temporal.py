@@ -45,11 +45,15 @@ class MaskedStepModel(nn.Module):
     def forward(self, x, hidden, valid):
         # x (B, T, F) scaled values; hidden (B, T, F) bool: masked or missing, not shown;
         # valid (B, T) bool: False on the left padding of windows longer than their series
+        tokens = self.tokens(x, hidden, valid)  # (B, T, d), positions right-aligned
+        return self.head(self.mix(tokens, valid))  # (B, T, F)
+
+    def tokens(self, x, hidden, valid):
+        """Step tokens before mixing, (B, T, d)."""
         T = x.shape[1]
         shown = x.masked_fill(hidden, 0.0)
         inp = torch.cat([shown, hidden.to(x.dtype)], dim=-1) * valid.unsqueeze(-1)  # (B, T, 2F)
-        tokens = self.encoder(inp) + self.position[self.window - T:]  # (B, T, d), right-aligned
-        return self.head(self.mix(tokens, valid))  # (B, T, F)
+        return self.encoder(inp) + self.position[self.window - T:]
 
     def cell_errors(self, x, hidden, target, valid):
         """Squared error of each target cell (hidden, present, not padding), 0 elsewhere, (B, T, F)."""
@@ -69,6 +73,17 @@ class TemporalTransformer(MaskedStepModel):
             h = block(h, valid)
         return h
 
+    @torch.no_grad()
+    def attention_maps(self, x, hidden, valid):
+        """Per-layer attention averaged over heads, (L, B, T, T): which steps each step looked at."""
+        maps, h = [], self.tokens(x, hidden, valid)
+        for block in self.blocks:
+            y, w = block.attn(block.ln1(h), valid, return_weights=True)
+            h = h + y
+            h = h + block.mlp(block.ln2(h))
+            maps.append(w.mean(1))
+        return torch.stack(maps)
+
 
 class TemporalPooling(MaskedStepModel):
     """The article's model over steps: z = sum_i softmax(W x_i) x_i, step i predicted by f(z - x_i)."""
@@ -82,3 +97,9 @@ class TemporalPooling(MaskedStepModel):
     def mix(self, tokens, valid):
         z, _ = self.pool(tokens, ~valid)  # (B, d): padding takes no part in the pool
         return self.f(z.unsqueeze(1) - tokens)  # (B, T, d)
+
+    @torch.no_grad()
+    def attention_maps(self, x, hidden, valid):
+        """The pooling weights as one query over the steps, (1, B, 1, T)."""
+        _, a = self.pool(self.tokens(x, hidden, valid), ~valid)
+        return a[None, :, None, :]

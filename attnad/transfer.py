@@ -1,0 +1,113 @@
+"""Fine-tuning: start a new model from a trained one (`attnad train DATA --init-from MODEL_DIR`).
+
+The new model is built for the new data's schema; the old model's weights are copied into it
+wherever they mean the same thing:
+
+- weights shared by all features (attention blocks, pooling, mask embedding, positions) when
+  their shapes match;
+- per-feature weights (a numeric column's embedding and prediction head, a feature's identity
+  embedding) row by row for the features both models have, matched by name;
+- per-category weights only when the categorical features and their vocabularies are identical.
+
+Everything else keeps its fresh initialisation. Input scaling, error scales, memories and the
+threshold are always refitted on the new data, so only the learned relations carry over.
+
+    report = init_from(new_model, "old_model/", new_features)  # before training
+"""
+
+from __future__ import annotations
+
+import torch
+
+from attnad.errors import ModelError, UserError
+
+# parameters indexed by a tabular feature, and which feature list indexes their first dimension
+NUMERIC_ROWS = ("tokenizer.num_weight", "tokenizer.num_bias", "tokenizer.num_missing",
+                "head.num_weight", "head.num_bias")
+FEATURE_ROWS = ("tokenizer.feature_embedding",)
+CATEGORY_PARAMS = ("tokenizer.cat_embedding.weight", "tokenizer.cat_offsets", "head.cat_weight",
+                   "head.cat_bias", "head.cat_valid")
+FEATURE_PREFIXES = ("tokenizer.", "head.", "numeric_groups.", "encoder.")  # depend on the features
+
+
+def _copy_rows(dst: torch.Tensor, src: torch.Tensor, old: list[str], new: list[str]) -> int:
+    if dst.shape[1:] != src.shape[1:]:
+        return 0
+    pos = {name: i for i, name in enumerate(old)}
+    n = 0
+    for j, name in enumerate(new):
+        if name in pos:
+            dst[j] = src[pos[name]]
+            n += 1
+    return n
+
+
+def transfer(model: torch.nn.Module, source_state: dict, old: dict, new: dict) -> dict:
+    """Copy what carries over from `source_state` into `model` (in place).
+
+    old/new: {"numeric": [names], "features": [names], "categorical": [(name, vocab)]}.
+    Returns counts for the training summary.
+    """
+    state = model.state_dict()
+    same_features = old == new
+    copied, partial = 0, 0
+    with torch.no_grad():
+        for name, dst in state.items():
+            src = source_state.get(name)
+            if src is None:
+                continue
+            if same_features or not name.startswith(FEATURE_PREFIXES):
+                if src.shape == dst.shape:
+                    dst.copy_(src)
+                    copied += 1
+                continue
+            if name in NUMERIC_ROWS:
+                partial += bool(_copy_rows(dst, src, old["numeric"], new["numeric"]))
+            elif name in FEATURE_ROWS:
+                partial += bool(_copy_rows(dst, src, old["features"], new["features"]))
+            elif name in CATEGORY_PARAMS and old["categorical"] == new["categorical"] \
+                    and src.shape == dst.shape:
+                dst.copy_(src)
+                copied += 1
+    model.load_state_dict(state)
+    shared = sorted(set(old["features"]) & set(new["features"]))
+    return {"tensors_copied": copied, "tensors_partly_copied": partial,
+            "features_shared": len(shared), "features_new": len(new["features"]) - len(shared)}
+
+
+def load_source(path, *, timeseries: bool):
+    """The model to start from; its mode (table or time series) must match the new training."""
+    from attnad.detector import Detector
+    src = Detector.load(path, device="cpu")
+    if src.is_timeseries != timeseries:
+        mode = "time-series" if src.is_timeseries else "tabular"
+        raise UserError(f"--init-from {path}: is a {mode} model; the new training is "
+                        f"{'time-series' if timeseries else 'tabular'} (data.time_column)")
+    return src
+
+
+def tabular_features(pre) -> dict:
+    return {"numeric": [f["name"] for f in pre.numeric], "features": pre.feature_names,
+            "categorical": [(c["name"], list(c["vocab"])) for c in pre.categorical]}
+
+
+def series_features(features: list[str]) -> dict:
+    return {"numeric": list(features), "features": list(features), "categorical": []}
+
+
+def init_from(model, path, new_features: dict, *, timeseries: bool) -> dict:
+    src = load_source(path, timeseries=timeseries)
+    if type(src.model_) is not type(model):
+        raise UserError(f"--init-from {path}: model type {src.config.model.type} differs from "
+                        f"this training's ({type(model).__name__}); set model.type to match")
+    old = series_features(src.series_.features) if timeseries else \
+        tabular_features(src.preprocessor_)
+    shared = set(old["features"]) & set(new_features["features"])
+    if not shared:
+        raise UserError(f"--init-from {path}: the model shares no column with the new data "
+                        f"(it was trained on {', '.join(old['features'][:8])}); train from scratch")
+    try:
+        report = transfer(model, src.model_.state_dict(), old, new_features)
+    except RuntimeError as e:  # shapes we did not expect: a bug, or a damaged model
+        raise ModelError(f"--init-from {path}: cannot copy weights ({str(e)[:200]})") from None
+    return {"path": str(path), **report}
