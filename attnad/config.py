@@ -116,6 +116,9 @@ class TrainConfig(_Section):
     weight_decay: float = Field(1e-4, ge=0, le=1)
     seed: int = Field(0, ge=0, le=2**62)  # same data, config and seed give the same scores on the same machine
     validation_fraction: float = Field(0.1, ge=0, lt=1)  # held out for early stopping
+    # time series: last share of each entity's training rows kept out of training to measure
+    # error scales and the threshold on; 0 = measure them on the training rows (see timeseries.yaml)
+    calibration_fraction: float = Field(0.0, ge=0, le=0.5)
     patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
     min_steps: int = Field(600, ge=1, le=10_000_000)  # epochs: null trains at least this many steps (small tables)
     max_rows: int = Field(200_000, ge=10, le=100_000_000)  # larger training files are sampled down to this

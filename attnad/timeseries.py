@@ -470,7 +470,7 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     x, miss = scaled(raw, center, scale)
 
     mc = cfg.model
-    held = holdout_rows(starts_of, ends_of, cfg.train.validation_fraction, mc.window)
+    held = holdout_rows(starts_of, ends_of, cfg.train.calibration_fraction, mc.window)
     check_model_size(lambda: build_series_model(mc, len(features)), mc, source=source,
                      batch=mc.batch_windows, tokens=mc.window)
     seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit

@@ -270,7 +270,7 @@ def test_holdout_keeps_the_last_rows_of_each_long_enough_entity():
 def test_calibration_rows_are_held_out_of_training(series):
     train = series[0]
     det = Detector(Config.model_validate(
-        {**TS_FAST, "train": {**TS_FAST["train"], "validation_fraction": 0.25}})).fit(train)
+        {**TS_FAST, "train": {**TS_FAST["train"], "calibration_fraction": 0.25}})).fit(train)
     assert det.training_["calibration_rows"] == 3 * int(N * 0.25)
     assert det.training_["rows"] == len(train) - 3 * int(N * 0.25)
 
@@ -290,3 +290,27 @@ def test_row_score_window_spreads_a_spike_over_its_windows(series, row_score):
         assert near > np.quantile(normal, 0.99)
     else:  # its own cells are normal
         assert near < np.quantile(normal, 0.99)
+
+
+def test_default_threshold_holds_when_the_training_data_ends_quietly():
+    """The series ends in a quiet stretch (noise 4x lower). Calibrating on that tail alone
+    (calibration_fraction) sets the threshold far too low for later normal rows; the default
+    calibrates on all training rows and keeps the flag rate near the 1% target."""
+    rng = np.random.default_rng(5)
+    n = 2000
+    t = np.arange(n)
+    noise = np.where(t < int(n * 0.9), 0.3, 0.075)
+    a = np.sin(2 * np.pi * t / 40) + rng.normal(0, 1, n) * noise
+    b = np.cos(2 * np.pi * t / 40) + rng.normal(0, 1, n) * noise
+    train = pd.DataFrame({"ts": t, "a": a, "b": b})
+    t2 = np.arange(n, 2 * n)
+    later = pd.DataFrame({"ts": t2, "a": np.sin(2 * np.pi * t2 / 40) + rng.normal(0, 0.3, n),
+                          "b": np.cos(2 * np.pi * t2 / 40) + rng.normal(0, 0.3, n)})
+    base = {"data": {"time_column": "ts"}, "model": TS_FAST["model"], "train": TS_FAST["train"]}
+    rates = {}
+    for frac in (0.0, 0.1):
+        cfg = {**base, "train": {**base["train"], "calibration_fraction": frac}}
+        det = Detector(Config.model_validate(cfg)).fit(train)
+        rates[frac] = float((det.score(later) > det.threshold_["value"]).mean())
+    assert rates[0.0] < 0.05, rates
+    assert rates[0.1] > 0.2, rates  # the failure the default avoids

@@ -24,10 +24,8 @@ def ts_setup(tmp_path_factory):
     for df in (train, test):
         h2 = df["host"] == "h2"
         df.loc[h2, "c"] += np.random.default_rng(9).normal(0, 0.6, h2.sum())
-    # 240 calibration rows per host: enough for its own threshold (at least 200)
     cfg = Config.model_validate({**TS_FAST, "threshold": {"method": "pot", "risk": 1e-3,
-                                                          "per_entity": True},
-                                 "train": {**TS_FAST["train"], "validation_fraction": 0.3}})
+                                                          "per_entity": True}})
     det = Detector(cfg).fit(train)
     det.save(root / "model")
     test_path = root / "test.parquet"
