@@ -32,7 +32,8 @@ app = typer.Typer(
 )
 
 # ---- options shared by several commands (defined once) ----------------------------------------
-Data = Annotated[Path, typer.Argument(help="Input file: .csv, .csv.gz or .parquet.",
+Data = Annotated[Path, typer.Argument(help="Input file (.csv, .csv.gz or .parquet), or a "
+                                      "directory or quoted glob of them (-o is then a directory).",
                                       show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
@@ -48,6 +49,13 @@ KeepOpt = Annotated[Optional[list[str]], typer.Option(
     "--keep", help="Input columns to copy to the output (repeatable; default: all).")]
 BatchOpt = Annotated[Optional[int], typer.Option(
     "--batch-size", help="Rows read and scored at a time (overrides score.batch_size).", min=1)]
+SortedOpt = Annotated[bool, typer.Option(
+    "--sorted-input", help="Time series in several files: the files, in name order, hold rows "
+    "sorted by (group, time), so an entity may continue from one file into the next.")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="local, or ray (Ray Data; needs the `ray` extra and Parquet input).")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="--engine ray: the cluster to join (default: start a local Ray).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 
@@ -98,7 +106,7 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
     return load_config(config, overrides)
 
 
-def _fit(data: Path, cfg, console: Console):
+def _fit(data: Path, cfg, console: Console, ddp=None):
     from attnad.data.io import read_sample
     from attnad.detector import Detector
     from attnad.progress import step_progress
@@ -115,7 +123,7 @@ def _fit(data: Path, cfg, console: Console):
             console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
                           "(train.max_rows)")
     with step_progress(console, "training") as progress:
-        det = Detector(cfg).fit(table, progress=progress, source=str(data))
+        det = Detector(cfg).fit(table, progress=progress, source=str(data), ddp=ddp)
     return det
 
 
@@ -137,7 +145,11 @@ def main_options(
 def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", help="Model "
           "directory to write (replaced whole if it is an attnad model).", show_default=False)],
           config: ConfigOpt = None, set_: SetOpt = None, seed: SeedOpt = None,
-          device: DeviceOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False):
+          device: DeviceOpt = None,
+          distributed: Annotated[bool, typer.Option(
+              "--distributed", help="DistributedDataParallel under torchrun (on by itself when "
+              "torchrun starts several processes).")] = False,
+          quiet: QuietOpt = False, debug: DebugOpt = False):
     """Train a model on DATA and save it to a model directory.
 
     Example: attnad train transactions.csv -c configs/tabular.yaml -o model/ --seed 0
@@ -145,11 +157,26 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
     console = _stderr(quiet)
 
     def body():
-        from attnad.data.io import check_input
+        from attnad.data.dataset import open_data
         cfg = _load_config(config, set_, seed, device)
-        check_input(data)
-        det = _fit(data, cfg, console)
+        ddp = None
+        from attnad.engines.distributed import running_under_torchrun
+        if distributed or running_under_torchrun():
+            if cfg.data.time_column:
+                raise UserError("--distributed: time-series training is not distributed yet; "
+                                "train it in one process")
+            from attnad.engines.distributed import init
+            ddp = init(cfg.train.device)
+        if ddp is not None and ddp.rank != 0:
+            _fit(open_data(data), cfg, _stderr(True), ddp=ddp)
+            ddp.finish()  # rank 0 saves the model once
+            return
+        det = _fit(open_data(data), cfg, console, ddp=ddp)
+        if ddp is not None:
+            det.training_["world_size"] = ddp.world
         det.save(output)
+        if ddp is not None:
+            ddp.finish()
         tr = det.training_
         console.print(f"trained on {tr['rows']:,} rows in {tr['seconds']:.1f} s "
                       f"({tr['epochs']} epochs, {tr['steps']} steps, {tr['device']}); "
@@ -160,7 +187,8 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
 @app.command()
 def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
           batch_size: BatchOpt = None, set_: SetOpt = None, device: DeviceOpt = None,
-          quiet: QuietOpt = False, debug: DebugOpt = False):
+          sorted_input: SortedOpt = False, engine: EngineOpt = "local",
+          ray_address: RayAddressOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False):
     """Write DATA's rows with an anomaly_score column (higher = more anomalous).
 
     Example: attnad score new.parquet -m model/ -o scored.parquet
@@ -168,16 +196,30 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
     console = _stderr(quiet)
 
     def body():
-        from attnad.data.io import check_input
+        from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_file
+        from attnad.pipeline import check_output, score_dataset, score_file
         from attnad.progress import row_progress
-        check_input(data)
-        check_output(data, output)
+        if engine not in ("local", "ray"):
+            raise UserError(f"--engine {engine!r}: expected local or ray")
+        src = open_data(data)
+        if engine == "ray":
+            from attnad.engines.ray_engine import score_ray
+            det = Detector.load(model, device="cpu").apply_overrides(set_ or [])
+            n = score_ray(model, det, src, output, keep=keep, batch_size=batch_size,
+                          address=ray_address, overrides=set_ or [])
+            console.print(f"scored {n:,} rows with Ray -> {output}")
+            return
+        if not isinstance(src, Files):
+            check_output(data, output)
         det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         with row_progress(console, data) as progress:
-            stats = score_file(det, data, output, flags=False, keep=keep, batch_size=batch_size,
-                               progress=progress)
+            if isinstance(src, Files):
+                stats = score_dataset(det, src, output, flags=False, sorted_input=sorted_input,
+                                      keep=keep, batch_size=batch_size, progress=progress)
+            else:
+                stats = score_file(det, data, output, flags=False, keep=keep,
+                                   batch_size=batch_size, progress=progress)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
         console.print(f"scored {stats.rows:,} rows -> {output}")
@@ -200,8 +242,8 @@ def detect(
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
     save_model: Annotated[Optional[Path], typer.Option(
         help="Without -m: also save the model fitted on DATA to this directory.")] = None,
-    keep: KeepOpt = None, batch_size: BatchOpt = None, quiet: QuietOpt = False,
-    debug: DebugOpt = False,
+    keep: KeepOpt = None, batch_size: BatchOpt = None, sorted_input: SortedOpt = False,
+    quiet: QuietOpt = False, debug: DebugOpt = False,
 ):
     """Score DATA, flag anomalous rows, print a summary; exit 1 when a --fail-on gate is breached.
 
@@ -210,9 +252,9 @@ def detect(
     console = _stderr(quiet)
 
     def body():
-        from attnad.data.io import check_input
+        from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_file
+        from attnad.pipeline import check_output, score_dataset, score_file
         from attnad.progress import row_progress
         from attnad.report import build_summary, render_summary, write_summary_json
         from attnad.threshold import quantile_threshold
@@ -225,8 +267,9 @@ def detect(
             raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
         if fail_on_count is not None and fail_on_count < 0:
             raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
-        check_input(data)
-        check_output(data, output)
+        src = open_data(data)
+        if not isinstance(src, Files):
+            check_output(data, output)
         if summary_json is not None and not summary_json.parent.is_dir():
             raise UserError(f"--summary-json {summary_json}: directory does not exist")
         if model is not None:
@@ -238,15 +281,20 @@ def detect(
             cfg = _load_config(config, set_, seed, device)
             if contamination is not None:
                 cfg.threshold.contamination = contamination
-            det = _fit(data, cfg, console)
+            det = _fit(src, cfg, console)
             if save_model is not None:
                 det.save(save_model)
         t = threshold
         if contamination is not None:
             t = quantile_threshold(det.threshold_, contamination)
         with row_progress(console, data) as progress:
-            stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
-                               batch_size=batch_size, progress=progress)
+            if isinstance(src, Files):
+                stats = score_dataset(det, src, output, flags=True, threshold=t, keep=keep,
+                                      batch_size=batch_size, progress=progress,
+                                      sorted_input=sorted_input)
+            else:
+                stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
+                                   batch_size=batch_size, progress=progress)
         gates, breached = {}, []
         rate = stats.flagged / stats.rows if stats.rows else 0.0
         if fail_on_rate is not None:

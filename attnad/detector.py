@@ -51,7 +51,8 @@ class Detector:
         self.config = config
 
     # ---- fitting -------------------------------------------------------------------------
-    def fit(self, data, *, device: str | None = None, progress=None, source: str = "data"):
+    def fit(self, data, *, device: str | None = None, progress=None, source: str = "data",
+            ddp=None):
         cfg = self.config
         if cfg.data.time_column:  # time-series mode: attnad/timeseries.py
             from attnad.timeseries import fit_series
@@ -64,7 +65,7 @@ class Detector:
             idx = np.sort(np.random.default_rng(cfg.train.seed).choice(
                 table.num_rows, cfg.train.max_rows, replace=False))
             table = table.take(pa.array(idx))
-        self.device_ = resolve_device(device or cfg.train.device)
+        self.device_ = ddp.device if ddp is not None else resolve_device(device or cfg.train.device)
         self.schema_ = infer_schema(table, cfg.data, source)
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
@@ -73,7 +74,7 @@ class Detector:
         self.model_ = build_model(cfg.model, self.preprocessor_.n_numeric,
                                   self.preprocessor_.cardinalities)
         self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
-                                     self.device_, progress).to_dict()
+                                     self.device_, progress, ddp=ddp).to_dict()
         self.training_["invalid_cells"] = invalid
         self.masks_ = scoring_masks(self.model_.n_features, cfg.model.mask_ratio,
                                     cfg.model.n_score_masks, cfg.train.seed)

@@ -85,8 +85,13 @@ def _rebatch(batches: Iterator[pa.RecordBatch], batch_size: int) -> Iterator[pa.
         yield pa.Table.from_batches(pending).combine_chunks().to_batches()[0]
 
 
-def iter_batches(path: str | Path, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
-    """Stream a file as record batches; CSV columns arrive as (nullable) strings."""
+def iter_batches(path, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Stream a file as record batches; CSV columns arrive as (nullable) strings. A list of files
+    (attnad.data.dataset.Files) streams them one after the other, in its order."""
+    if isinstance(path, (list, tuple)):
+        for p in path:
+            yield from iter_batches(p, batch_size)
+        return
     p = check_input(path)
     fmt = file_format(p)
     try:
@@ -102,8 +107,11 @@ def iter_batches(path: str | Path, batch_size: int = 65_536) -> Iterator[pa.Reco
         raise DataError(f"{p}: cannot read {fmt} file: {_short(e)}") from None
 
 
-def input_schema(path: str | Path) -> pa.Schema:
-    """The columns a file offers (CSV: all strings), read without scanning the data."""
+def input_schema(path) -> pa.Schema:
+    """The columns a file offers (CSV: all strings), read without scanning the data. A list of
+    files offers the first file's columns."""
+    if isinstance(path, (list, tuple)):
+        return input_schema(path[0])
     p = check_input(path)
     try:
         if file_format(p) == "parquet":
