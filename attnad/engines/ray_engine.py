@@ -13,6 +13,7 @@ Needs the `ray` extra: pip install 'attnad[ray]'.
 from __future__ import annotations
 
 import logging
+import sys
 from pathlib import Path
 
 from attnad.data.io import file_format
@@ -83,5 +84,5 @@ def score_ray(model_dir: Path, det, src, output: Path, *, keep: list[str] | None
                             compute=ray.data.ActorPoolStrategy(size=actors))
     ds.write_parquet(str(output))
     for w in warnings:
-        print(f"warning: {w}")
+        print(f"warning: {w}", file=sys.stderr)
     return sum(pq.ParquetFile(str(p)).metadata.num_rows for p in output.glob("*.parquet"))
