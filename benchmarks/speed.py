@@ -141,6 +141,21 @@ def model_cost(model_dir: Path, data: Path, threads: int) -> dict:
             "achieved_fraction_of_ceiling": flops * model_rps / best}
 
 
+def _command() -> str:
+    """The command line, less --workdir/--out values (machine-specific paths)."""
+    out, skip = ["benchmarks/speed.py"], False
+    for a in sys.argv[1:]:
+        if skip:
+            skip = False
+            continue
+        if a in ("--workdir", "--out"):
+            skip = True
+            continue
+        if not a.startswith(("--workdir=", "--out=")):
+            out.append(a)
+    return " ".join(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rows", type=int, default=2_000_000, help="rows of the scoring file")
@@ -218,7 +233,7 @@ def main() -> None:
     result = {"rows": args.rows, "cols": args.cols, "train_rows": args.train_rows,
               "threads": args.threads, "cpu_count": os.cpu_count(), "machine": platform.machine(),
               "python": platform.python_version(), "steps": rows, "model": cost, "rss_by_rows": rss,
-              "command": " ".join([Path(sys.argv[0]).name] + sys.argv[1:])}
+              "command": _command()}
     if "iforest_score" in rows:
         result["attnad_over_iforest_speed"] = (rows["attnad_score"]["rows_per_s"]
                                                / rows["iforest_score"]["rows_per_s"])
