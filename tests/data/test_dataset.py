@@ -151,3 +151,28 @@ def test_output_inside_the_input_tree_is_refused(hive, fitted):
     root, _ = hive
     with pytest.raises(UserError, match="overlaps"):
         score_dataset(fitted, open_data(root), root, flags=False)
+
+
+def test_directory_detect_writes_explanations_and_refuses_a_report(hive, fitted, tmp_path):
+    """Options from other commands reach directory inputs: --explain columns in every mirrored
+    output; --report, which renders one scored file, exits 2 before any work."""
+    root, _ = hive
+    fitted.save(tmp_path / "m")
+    out = tmp_path / "out"
+    r = runner.invoke(app, ["detect", str(root), "-m", str(tmp_path / "m"), "-o", str(out),
+                            "--explain", "2"])
+    assert r.exit_code == 0, r.output
+    got = pd.read_parquet(out / "day=1" / "part-0.parquet")
+    assert {"top_features", "top_contributions"} <= set(got.columns) and len(got) == 200
+    assert (got["top_features"].str.len() > 0).all()
+    r = runner.invoke(app, ["detect", str(root), "-m", str(tmp_path / "m"), "-o",
+                            str(tmp_path / "out2"), "--report", str(tmp_path / "r.html")])
+    assert r.exit_code == 2 and "--report" in r.output and not (tmp_path / "out2").exists()
+
+
+def test_ray_engine_with_explain_is_refused_before_ray_is_needed(hive, fitted, tmp_path):
+    root, _ = hive
+    fitted.save(tmp_path / "m")
+    r = runner.invoke(app, ["score", str(root), "-m", str(tmp_path / "m"), "-o",
+                            str(tmp_path / "o"), "--engine", "ray", "--explain", "1"])
+    assert r.exit_code == 2 and "--explain" in r.output
