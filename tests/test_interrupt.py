@@ -30,10 +30,17 @@ def big_csv(tmp_path_factory):
     return p
 
 
+def _default_sigint() -> None:
+    # A test run started in the background by a non-interactive shell inherits SIGINT ignored,
+    # and Python then never turns Ctrl-C into KeyboardInterrupt; restore what a terminal gives.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start_score(data: Path, model: Path, out: Path, batch: int = 50) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "attnad", "score", str(data), "-m", str(model),
                              "-o", str(out), "--batch-size", str(batch), "--quiet"],
-                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=_default_sigint)
 
 
 def temp_files(out: Path) -> list[Path]:
