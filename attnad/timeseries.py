@@ -423,12 +423,14 @@ def score_table(det, data, source: str = "data"):
 # ---- fit ---------------------------------------------------------------------------------------
 def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, window: int
                  ) -> np.ndarray:
-    """The last `fraction` of each entity's training rows, kept out of training for calibration.
+    """The last `fraction` of each entity's training rows (train.calibration_fraction), kept out
+    of training to measure error scales and the threshold on.
 
-    Errors on rows the model was fitted to are smaller than on new rows, and more so on some
-    signals than others; error scales and the threshold measured there would overweight exactly
-    the signals the model memorised best. An entity keeps all its rows for training when the
-    rest would be shorter than one window.
+    Errors on rows the model was fitted to are smaller than on new rows, which held-out rows
+    avoid; but one contiguous tail can be unlike the rest of a series (on SMD machine-1-6 a quiet
+    tail gave a threshold that flagged 45% of later normal rows at a 1% target), so it is off by
+    default. An entity keeps all its rows for training when the rest would be shorter than one
+    window.
     """
     held = np.zeros(int(ends_of[-1]) if len(ends_of) else 0, bool)
     for s, e in zip(starts_of, ends_of):
@@ -504,9 +506,10 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     for _, rows, _, e in done:
         err[rows] = e
     calib = held if held.any() else np.ones(len(keys), bool)
-    err[~calib] = np.nan  # error scales and threshold come from rows the weights never saw
+    err[~calib] = np.nan  # with a holdout, scales and threshold come from the held-out rows only
     pooled, _ = typical_error(err)
-    floor = max(ERROR_FLOOR * float(np.nanmedian(pooled)) if np.isfinite(pooled).any() else 1e-6, 1e-6)
+    typical = float(np.nanmedian(pooled)) if np.isfinite(pooled).any() else 0.0
+    floor = max(ERROR_FLOOR * typical, 1e-6)
     pooled = np.maximum(np.where(np.isfinite(pooled), pooled, floor), floor)
     state.pooled["error_scale"] = pooled.tolist()
     train_scores = np.empty(len(keys))
