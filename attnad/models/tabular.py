@@ -62,6 +62,19 @@ class Block(nn.Module):
         return x + self.mlp(self.ln2(x))
 
 
+@torch.no_grad()
+def attention_maps(blocks, h: torch.Tensor, valid=None) -> torch.Tensor:
+    """Run `h` through `blocks` and return each block's attention averaged over heads,
+    (L, B, T, T): which tokens each token looked at (explanations only; forward is the fast path)."""
+    maps = []
+    for block in blocks:
+        y, w = block.attn(block.ln1(h), valid, return_weights=True)
+        h = h + y
+        h = h + block.mlp(block.ln2(h))
+        maps.append(w.mean(1))
+    return torch.stack(maps)
+
+
 class TabularTransformer(MaskedCellModel):
     def __init__(self, cfg: TabularTransformerConfig, n_numeric: int, cardinalities: list[int]):
         super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens)
@@ -74,13 +87,6 @@ class TabularTransformer(MaskedCellModel):
             h = block(h)
         return h
 
-    @torch.no_grad()
     def attention_maps(self, tokens):
         """Per-layer attention weights averaged over heads, (L, B, F, F): what each cell looked at."""
-        maps, h = [], tokens
-        for block in self.blocks:
-            y, w = block.attn(block.ln1(h), None, return_weights=True)
-            h = h + y
-            h = h + block.mlp(block.ln2(h))
-            maps.append(w.mean(1))
-        return torch.stack(maps)
+        return attention_maps(self.blocks, tokens)

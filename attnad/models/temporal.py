@@ -21,7 +21,7 @@ from torch import nn
 
 from attnad.models.encoders import build_encoder
 from attnad.models.pooling import AttentionPooling
-from attnad.models.tabular import Block
+from attnad.models.tabular import Block, attention_maps
 
 
 class MaskedStepModel(nn.Module):
@@ -76,13 +76,7 @@ class TemporalTransformer(MaskedStepModel):
     @torch.no_grad()
     def attention_maps(self, x, hidden, valid):
         """Per-layer attention averaged over heads, (L, B, T, T): which steps each step looked at."""
-        maps, h = [], self.tokens(x, hidden, valid)
-        for block in self.blocks:
-            y, w = block.attn(block.ln1(h), valid, return_weights=True)
-            h = h + y
-            h = h + block.mlp(block.ln2(h))
-            maps.append(w.mean(1))
-        return torch.stack(maps)
+        return attention_maps(self.blocks, self.tokens(x, hidden, valid), valid)
 
 
 class TemporalPooling(MaskedStepModel):
