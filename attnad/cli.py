@@ -227,7 +227,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
     def body():
         from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_dataset, score_file
+        from attnad.pipeline import check_output, score_data
         from attnad.progress import row_progress
         if engine not in ("local", "ray"):
             raise UserError(f"--engine {engine!r}: expected local or ray")
@@ -246,13 +246,9 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
             check_output(data, output)
         det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         with row_progress(console, data) as progress:
-            if isinstance(src, Files):
-                stats = score_dataset(det, src, output, flags=False, sorted_input=sorted_input,
-                                      keep=keep, batch_size=batch_size, progress=progress,
-                                      explain=explain)
-            else:
-                stats = score_file(det, data, output, flags=False, keep=keep,
-                                   batch_size=batch_size, progress=progress, explain=explain)
+            stats = score_data(det, src, output, flags=False, sorted_input=sorted_input,
+                               keep=keep, batch_size=batch_size, progress=progress,
+                               explain=explain)
         for w in stats.warnings:
             console.print(f"warning: {w}", markup=False)
         if stats.invalid_cells:
@@ -293,7 +289,7 @@ def detect(
     def body():
         from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
-        from attnad.pipeline import check_output, score_dataset, score_file
+        from attnad.pipeline import check_output, score_data
         from attnad.progress import row_progress
         from attnad.report import build_summary, render_summary, write_summary_json
         from attnad.threshold import quantile_threshold
@@ -337,13 +333,9 @@ def detect(
         if contamination is not None:
             t = quantile_threshold(det.threshold_, contamination)
         with row_progress(console, data) as progress:
-            if isinstance(src, Files):
-                stats = score_dataset(det, src, output, flags=True, threshold=t, keep=keep,
-                                      batch_size=batch_size, progress=progress,
-                                      sorted_input=sorted_input, explain=explain)
-            else:
-                stats = score_file(det, data, output, flags=True, threshold=t, keep=keep,
-                                   batch_size=batch_size, progress=progress, explain=explain)
+            stats = score_data(det, src, output, flags=True, threshold=t, keep=keep,
+                               batch_size=batch_size, progress=progress,
+                               sorted_input=sorted_input, explain=explain)
         gates, breached = {}, []
         rate = stats.flagged / stats.rows if stats.rows else 0.0
         if fail_on_rate is not None:

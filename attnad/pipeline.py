@@ -133,25 +133,27 @@ class BatchScorer:
         names = batch.schema.names
         return entity_keys(batch.column(names.index(self.group)) if self.group else None, n)
 
-    def flag(self, batch: pa.RecordBatch, scores: np.ndarray) -> np.ndarray:
-        keys = self._keys(batch, len(scores))
+    def flag(self, scores: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
         return scores > (row_thresholds(self.det.threshold_, keys, len(scores)) if self.per_entity
                          else self.threshold)
 
     def output(self, batch: pa.RecordBatch, scores: np.ndarray,
-               contrib: np.ndarray | None = None) -> pa.RecordBatch:
+               contrib: np.ndarray | None = None) -> tuple[pa.RecordBatch, np.ndarray]:
+        """The output batch, and each row's flag (for statistics, also when flags are not
+        written)."""
         names = batch.schema.names
+        keys = self._keys(batch, len(scores))
+        flag = self.flag(scores, keys)
         arrays = [batch.column(names.index(c)) for c in self.kept]
         arrays.append(pa.array(scores, type=pa.float64()))
         if self.flags:
-            keys = self._keys(batch, len(scores))
-            arrays.append(pa.array(self.flag(batch, scores), type=pa.bool_()))
+            arrays.append(pa.array(flag, type=pa.bool_()))
             arrays.append(pa.array(row_probability(scores, self.det.threshold_, keys),
                                    type=pa.float64()))
         if self.explain:
             arrays += [pa.array(col, type=pa.string()) for col in
                        explain_columns(contrib, self.det.feature_sources, self.explain)]
-        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema), flag
 
     def __call__(self, batch: pa.RecordBatch | pa.Table) -> pa.RecordBatch:
         if isinstance(batch, pa.Table):
@@ -161,7 +163,7 @@ class BatchScorer:
             scores, contrib = np.zeros(0), np.zeros((0, len(self.det.feature_sources)))
         else:
             scores, contrib, _ = self.det.score_with_contributions(batch)
-        return self.output(batch, scores, contrib)
+        return self.output(batch, scores, contrib)[0]
 
 
 def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
@@ -192,8 +194,8 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     with writer_cm as writer:
         for batch, scores, contrib, invalid in _scored_batches(det, in_path, bs, stats,
                                                                bool(explain)):
-            writer.write(out.output(batch, scores, contrib))
-            flag = out.flag(batch, scores)
+            written, flag = out.output(batch, scores, contrib)
+            writer.write(written)
             _update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources,
                           label, rng)
             if progress:
@@ -268,6 +270,15 @@ def score_dataset(det, files: Files, out_dir: Path, *, flags: bool, sorted_input
         dst.parent.mkdir(parents=True, exist_ok=True)
         score_file(det, src, dst, flags=flags, stats=stats, **kw)
     return stats
+
+
+def score_data(det, src: Path | Files, out: Path, *, flags: bool, sorted_input: bool = False,
+               **kw) -> RunStats:
+    """What the commands call: one file (attnad.data.dataset.open_data gave a Path), or the files
+    of a directory or glob."""
+    if isinstance(src, Files):
+        return score_dataset(det, src, out, flags=flags, sorted_input=sorted_input, **kw)
+    return score_file(det, src, out, flags=flags, **kw)
 
 
 def check_entities_per_file(det, files: Files) -> None:
