@@ -67,7 +67,8 @@ def score_ray(model_dir: Path, det, src, output: Path, *, keep: list[str] | None
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # output rows in input order, as locally
+    ctx.execution_options.preserve_order = True  # keeps blocks in order; file order across
+    # Ray's write tasks is still not guaranteed (README)
     ctx.enable_progress_bars = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     actors = max(1, cpus - 1)
