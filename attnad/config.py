@@ -82,6 +82,8 @@ class AttentionPoolingConfig(_Section):
     span_masks: bool = False  # also hide blocks of consecutive steps (timeseries.yaml)
     row_score: Literal["step", "window"] = "window"  # a step's error: its own cells, or the mean
     # error of each window covering it (timeseries.yaml)
+    error_units: Literal["robust", "squashed"] = "robust"  # units errors are scored in
+    # (timeseries.yaml)
 
 
 class TemporalTransformerConfig(_Section):
@@ -99,6 +101,10 @@ class TemporalTransformerConfig(_Section):
     span_masks: bool = False  # also hide blocks of consecutive steps (timeseries.yaml)
     row_score: Literal["step", "window"] = "window"  # a step's error: its own cells, or the mean
     # error of each window covering it (timeseries.yaml)
+    error_units: Literal["robust", "squashed"] = "robust"  # units errors are scored in
+    # (timeseries.yaml)
+    latents: int = Field(0, ge=0, le=256)  # > 0: windows are rebuilt from this many latents
+    latent_dim: int = Field(4, ge=1, le=1024)  # numbers kept per latent (timeseries.yaml)
 
 
 TIMESERIES_MODELS = ("temporal_transformer", "attention_pooling")

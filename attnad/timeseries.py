@@ -40,7 +40,7 @@ import torch
 
 from attnad.artifact import write_artifact
 from attnad.data.io import CsvFormat, iter_batches
-from attnad.data.preprocess import squash
+from attnad.data.preprocess import squash, unsquash_torch
 from attnad.data.schema import Column, Schema, infer_schema
 from attnad.data.windows import (Group, WindowStream, entity_keys, parse_times, recent_rows,
                                  series_order, time_kind)
@@ -128,6 +128,8 @@ class SeriesState:
     span_masks: bool = False
     row_score: str = "step"  # "window": each step gets the mean error of the windows covering it
     # (models saved before the option existed scored steps)
+    error_units: str = "squashed"  # "robust": errors measured after undoing the input squash
+    # (models saved before the option existed measured them squashed)
 
     @property
     def n_families(self) -> int:
@@ -347,7 +349,12 @@ class SeriesScorer:
         hidden = (pat | miss[None]).reshape(M * G, W, F)
         target = (pat & ~miss[None]).reshape(M * G, W, F)
         xs = x[None].expand(M, G, W, F).reshape(M * G, W, F)
-        err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1)).view(M, G, W, F)
+        if self.state.error_units == "robust":  # the miss in robust units, extremes unsquashed
+            pred = self.model(xs, hidden, valid.repeat(M, 1))
+            err = (unsquash_torch(pred) - unsquash_torch(xs)) ** 2 * target
+        else:  # in the squashed units the model reads (models saved before error_units existed)
+            err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1))
+        err = err.view(M, G, W, F)
         # every present cell is a target under exactly one mask of each family
         fams = [part.sum(0) for part in err.split(self.family_sizes)]
         if self.state.row_score == "window":
@@ -495,7 +502,7 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
                         stride_of(mc), n_masks(mc.mask_ratio), cfg.train.seed, entities,
                         {"center": p_center.tolist(), "scale": p_scale.tolist()},
                         signal_masks=mc.signal_masks, span_masks=mc.span_masks,
-                        row_score=mc.row_score)
+                        row_score=mc.row_score, error_units=mc.error_units)
     state.pooled["error_scale"] = [1.0] * state.n_errors
     # typical errors on the training rows, per entity and pooled -> error scales -> threshold
     scorer = SeriesScorer(det.model_, state, det.device_, normalise=False)

@@ -314,3 +314,48 @@ def test_default_threshold_holds_when_the_training_data_ends_quietly():
         rates[frac] = float((det.score(later) > det.threshold_["value"]).mean())
     assert rates[0.0] < 0.05, rates
     assert rates[0.1] > 0.2, rates  # the failure the default avoids
+
+
+def test_errors_in_robust_units_keep_the_weight_of_an_extreme_value(series):
+    """The model reads squashed inputs (a value 30 spreads out enters as about 10), but a spike is
+    scored by its miss in robust units, so its margin over normal rows is far wider than when
+    the error is measured in the squashed units (the default before error_units existed)."""
+    train, test, kinds = series
+    test = test.copy()
+    spike = int(kinds["spike"][0])
+    test.loc[spike, "c"] += 30  # about 40 robust spreads above the others
+    margin = {}
+    for units in ("robust", "squashed"):
+        model = {**TS_FAST["model"], "error_units": units, "row_score": "step"}
+        det = Detector(Config.model_validate({**TS_FAST, "model": model})).fit(train)
+        assert det.series_.error_units == units
+        scores = det.score(test)
+        margin[units] = scores[spike] / np.quantile(scores[_normal_rows(len(test), kinds)], 0.99)
+    assert margin["squashed"] > 1
+    assert margin["robust"] > 5 * margin["squashed"], margin
+
+
+def test_models_saved_before_error_units_keep_scoring_in_squashed_units(ts_fitted):
+    from attnad.timeseries import SeriesState
+    old = ts_fitted.series_.to_dict()
+    old.pop("error_units")
+    assert SeriesState.from_dict(old).error_units == "squashed"
+    assert Config().model_validate({"data": {"time_column": "t"}}).model.error_units == "robust"
+
+
+def test_latent_bottleneck_passes_a_window_through_latents_times_latent_dim_numbers():
+    """With model.latents K and latent_dim r every output of a window is a function of K * r
+    numbers: the Jacobian of outputs with respect to inputs has rank at most K * r."""
+    from attnad.config import TemporalTransformerConfig
+    from attnad.models.temporal import TemporalTransformer
+    torch.manual_seed(0)
+    cfg = TemporalTransformerConfig(window=12, d_model=16, n_heads=2, latents=2, latent_dim=1)
+    model = TemporalTransformer(cfg, n_features=3).eval()
+    hidden = torch.zeros(1, 12, 3, dtype=torch.bool)
+    valid = torch.ones(1, 12, dtype=torch.bool)
+    x = torch.randn(1, 12, 3)
+    jac = torch.autograd.functional.jacobian(lambda v: model(v, hidden, valid).flatten(), x)
+    assert torch.linalg.matrix_rank(jac.reshape(36, 36), atol=1e-5) <= 2
+    plain = TemporalTransformer(TemporalTransformerConfig(window=12, d_model=16, n_heads=2), 3)
+    jac = torch.autograd.functional.jacobian(lambda v: plain.eval()(v, hidden, valid).flatten(), x)
+    assert torch.linalg.matrix_rank(jac.reshape(36, 36), atol=1e-5) > 2

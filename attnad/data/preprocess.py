@@ -13,6 +13,7 @@ Datetimes become hour-of-day (cyclic) and weekday, parts that recur, never a raw
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,6 +26,7 @@ from attnad.data.schema import Schema
 MISSING, UNKNOWN = 0, 1  # reserved categorical indices; vocabulary starts at 2
 CLIP = 1e6  # z-scores beyond this are treated as this (inf included)
 KNEE = 3.0  # squash starts compressing beyond this many robust spreads
+SQUASHED_CLIP = KNEE * (1.0 + math.log(CLIP / KNEE))  # squash(CLIP): the largest model input
 WEEKDAYS = [str(i) for i in range(7)]
 
 
@@ -51,6 +53,13 @@ def squash(z: np.ndarray) -> np.ndarray:
 def unsquash(s: np.ndarray) -> np.ndarray:
     a = np.abs(s)
     return np.where(a <= KNEE, s, np.sign(s) * KNEE * np.exp(np.maximum(a, KNEE) / KNEE - 1.0))
+
+
+def unsquash_torch(s: "torch.Tensor") -> "torch.Tensor":
+    """`unsquash` for tensors (scoring in robust units). Values past the squashed image of CLIP
+    (a prediction can overshoot) are held there, so no error is larger than the input allows."""
+    a = s.abs().clamp(KNEE, float(SQUASHED_CLIP))
+    return s.where(s.abs() <= KNEE, s.sign() * KNEE * (a / KNEE - 1.0).exp())
 
 
 def row_vectors(enc: Encoded, cardinalities: list[int]) -> np.ndarray:

@@ -61,16 +61,49 @@ class MaskedStepModel(nn.Module):
         return ((pred - x) ** 2) * target
 
 
+class LatentBottleneck(nn.Module):
+    """K learned queries read the step tokens (cross-attention), each latent is squeezed to r
+    numbers, and every position is rebuilt from the latents alone: a window must be described by
+    K * r numbers, so a shape never seen in training cannot be copied through from its neighbours
+    (the weakness of plain masked-step modelling on pattern anomalies)."""
+
+    def __init__(self, d: int, n_heads: int, window: int, k: int, r: int):
+        super().__init__()
+        self.window = window
+        self.queries = nn.Parameter(torch.randn(k, d) / d ** 0.5)
+        self.ln = nn.LayerNorm(d)
+        self.pool = nn.MultiheadAttention(d, n_heads, batch_first=True)
+        self.down = nn.Linear(d, r)
+        self.up = nn.Linear(r, d)
+        self.position = nn.Parameter(torch.randn(window, d) / d ** 0.5)
+        self.read = nn.MultiheadAttention(d, n_heads, batch_first=True)
+        self.block = Block(d, n_heads, 0.0)
+
+    def forward(self, h, valid):
+        B, T, _ = h.shape
+        kv = self.ln(h)
+        z, _ = self.pool(self.queries.expand(B, -1, -1), kv, kv, key_padding_mask=~valid,
+                         need_weights=False)
+        z = self.up(self.down(z))  # (B, K, d) carried by K * r numbers
+        p = self.position[self.window - T:].expand(B, -1, -1)
+        y, _ = self.read(p, z, z, need_weights=False)
+        return self.block(p + y, valid)
+
+
 class TemporalTransformer(MaskedStepModel):
     def __init__(self, cfg, n_features: int):
         super().__init__(n_features, cfg.window, cfg.encoder, cfg.d_model)
         self.blocks = nn.ModuleList(
             Block(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
+        self.bottleneck = LatentBottleneck(cfg.d_model, cfg.n_heads, cfg.window, cfg.latents,
+                                           cfg.latent_dim) if cfg.latents else None
 
     def mix(self, tokens, valid):
         h = tokens  # (B, T, d)
         for block in self.blocks:
             h = block(h, valid)
+        if self.bottleneck is not None:
+            h = self.bottleneck(h, valid)
         return h
 
     @torch.no_grad()
