@@ -40,7 +40,7 @@ import torch
 
 from attnad.artifact import write_artifact
 from attnad.data.io import CsvFormat, iter_batches
-from attnad.data.preprocess import squash, unsquash_torch
+from attnad.data.preprocess import squash
 from attnad.data.schema import Column, Schema, infer_schema
 from attnad.data.windows import (Group, WindowStream, entity_keys, parse_times, recent_rows,
                                  series_order, time_kind)
@@ -349,12 +349,8 @@ class SeriesScorer:
         hidden = (pat | miss[None]).reshape(M * G, W, F)
         target = (pat & ~miss[None]).reshape(M * G, W, F)
         xs = x[None].expand(M, G, W, F).reshape(M * G, W, F)
-        if self.state.error_units == "robust":  # the miss in robust units, extremes unsquashed
-            pred = self.model(xs, hidden, valid.repeat(M, 1))
-            err = (unsquash_torch(pred) - unsquash_torch(xs)) ** 2 * target
-        else:  # in the squashed units the model reads (models saved before error_units existed)
-            err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1))
-        err = err.view(M, G, W, F)
+        err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1),
+                                     robust=self.state.error_units == "robust").view(M, G, W, F)
         # every present cell is a target under exactly one mask of each family
         fams = [part.sum(0) for part in err.split(self.family_sizes)]
         if self.state.row_score == "window":

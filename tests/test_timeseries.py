@@ -340,7 +340,7 @@ def test_models_saved_before_error_units_keep_scoring_in_squashed_units(ts_fitte
     old = ts_fitted.series_.to_dict()
     old.pop("error_units")
     assert SeriesState.from_dict(old).error_units == "squashed"
-    assert Config().model_validate({"data": {"time_column": "t"}}).model.error_units == "robust"
+    assert Config.model_validate({"data": {"time_column": "t"}}).model.error_units == "robust"
 
 
 def test_latent_bottleneck_passes_a_window_through_latents_times_latent_dim_numbers():

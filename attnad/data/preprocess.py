@@ -58,8 +58,8 @@ def unsquash(s: np.ndarray) -> np.ndarray:
 def unsquash_torch(s: "torch.Tensor") -> "torch.Tensor":
     """`unsquash` for tensors (scoring in robust units). Values past the squashed image of CLIP
     (a prediction can overshoot) are held there, so no error is larger than the input allows."""
-    a = s.abs().clamp(KNEE, float(SQUASHED_CLIP))
-    return s.where(s.abs() <= KNEE, s.sign() * KNEE * (a / KNEE - 1.0).exp())
+    a = s.abs()
+    return s.where(a <= KNEE, s.sign() * KNEE * (a.clamp(KNEE, SQUASHED_CLIP) / KNEE - 1.0).exp())
 
 
 def row_vectors(enc: Encoded, cardinalities: list[int]) -> np.ndarray:

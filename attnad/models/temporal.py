@@ -19,6 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from attnad.data.preprocess import unsquash_torch
 from attnad.models.encoders import build_encoder
 from attnad.models.pooling import AttentionPooling
 from attnad.models.tabular import Block, attention_maps
@@ -55,9 +56,13 @@ class MaskedStepModel(nn.Module):
         inp = torch.cat([shown, hidden.to(x.dtype)], dim=-1) * valid.unsqueeze(-1)  # (B, T, 2F)
         return self.encoder(inp) + self.position[self.window - T:]
 
-    def cell_errors(self, x, hidden, target, valid):
-        """Squared error of each target cell (hidden, present, not padding), 0 elsewhere, (B, T, F)."""
+    def cell_errors(self, x, hidden, target, valid, robust: bool = False):
+        """Squared error of each target cell (hidden, present, not padding), 0 elsewhere, (B, T, F).
+        `robust`: measured after undoing the input squash (model.error_units: robust), so an
+        extreme value keeps its full distance; training uses the squashed units."""
         pred = self(x, hidden, valid)
+        if robust:
+            pred, x = unsquash_torch(pred), unsquash_torch(x)
         return ((pred - x) ** 2) * target
 
 
