@@ -17,6 +17,7 @@ import torch
 
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, apply_overrides, build_config, parse_override
+from attnad.crossfit import merge_summaries, row_folds, usable_folds
 from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
@@ -29,6 +30,7 @@ from attnad.threshold import fit_threshold, probability, refit_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
+FOLD_PREFIX = "fold"  # with cross-fitting, model k's weights are stored as fold{k}.<name>
 CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
 MIN_TRAIN_ROWS = 2  # one row has no spread: every score would tie with the threshold
 SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model
@@ -106,15 +108,25 @@ class Detector:
                          tokens=min(n_num + len(cards), cfg.model.max_tokens),
                          extra_floats=memory_floats)
         enc = self.preprocessor_.transform(cols)
-        seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
-        self.model_ = build_model(cfg.model, n_num, cards)
-        started = None
-        if init_from is not None:
-            from attnad.transfer import init_from as start_from, tabular_features
-            started = start_from(self.model_, init_from, tabular_features(self.preprocessor_),
-                                 timeseries=False)
-        self.training_ = train_model(self.model_, enc, cfg.train, cfg.model.mask_ratio,
-                                     self.device_, progress, ddp=ddp).to_dict()
+        folds = row_folds(enc, cfg.train.cross_fit)
+        n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
+                                                       MIN_TRAIN_ROWS) else 1
+        if n_models == 1:
+            folds = np.zeros(len(enc), dtype=np.int64)
+        self.models_, summaries, started = [], [], None
+        for k in range(n_models):
+            seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
+            model = build_model(cfg.model, n_num, cards)
+            if init_from is not None:
+                from attnad.transfer import init_from as start_from, tabular_features
+                started = start_from(model, init_from, tabular_features(self.preprocessor_),
+                                     timeseries=False)
+            rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
+            summaries.append(train_model(model, rows, cfg.train, cfg.model.mask_ratio,
+                                         self.device_, progress, ddp=ddp).to_dict())
+            self.models_.append(model)
+        self.model_ = self.models_[0]
+        self.training_ = merge_summaries(summaries)
         self.training_["invalid_cells"] = invalid
         self.training_["fingerprint"] = data_fingerprint(table, self.schema_)
         if started is not None:
@@ -125,15 +137,28 @@ class Detector:
         if len(enc) > CALIBRATION_ROWS:
             rng = np.random.default_rng(cfg.train.seed + 1)
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
-        raw = Scorer(self.model_, self.masks_, None, self.device_).mask_errors(calib)
-        self.error_scale_ = fit_error_scale(raw)
-        self._scorer = None
+        # each model's error scale comes from the rows it scores (rows it did not train on)
+        calib_folds = row_folds(calib, n_models)
+        self.error_scales_, raw = [], np.empty((len(calib), len(self.masks_), self.model_.n_features),
+                                               dtype=np.float32)
+        for k, model in enumerate(self.models_):
+            idx = np.flatnonzero(calib_folds == k)
+            if idx.size == 0:  # nothing of this fold in the sample: its own rows it is, then
+                idx = np.arange(len(calib))
+            errors = Scorer(model, self.masks_, None, self.device_).mask_errors(calib.take(idx))
+            self.error_scales_.append(fit_error_scale(errors))
+            own = calib_folds[idx] == k
+            raw[idx[own]] = errors[own]
+        self._scorers = None
         self.memory_ = None
         if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
             vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
             self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
                                          cfg.train.seed)
-        recon = self.scorer.normalise(raw).mean(axis=1)  # the calibration rows, scored once
+        recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
+        for k, scorer in enumerate(self.scorers):
+            own = calib_folds == k
+            recon[own] = scorer.normalise(raw[own]).mean(axis=1)
         parts = self._component_scores(calib, recon)
         weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0)}
         self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
@@ -142,10 +167,25 @@ class Detector:
         self.threshold_ = fit_threshold(train_scores, cfg.threshold)
         return self
 
+    def reconstruction(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """Reconstruction score and per-feature contributions of each row, from the model whose
+        training rows did not include it (attnad.crossfit)."""
+        scorers = self.scorers
+        if len(scorers) == 1:
+            return scorers[0].score(enc)
+        folds = row_folds(enc, len(scorers))
+        recon = np.empty(len(enc))
+        contrib = np.empty((len(enc), self.model_.n_features))
+        for k, scorer in enumerate(scorers):
+            idx = np.flatnonzero(folds == k)
+            if idx.size:
+                recon[idx], contrib[idx] = scorer.score(enc.take(idx))
+        return recon, contrib
+
     def _component_scores(self, enc: Encoded, recon: np.ndarray | None = None) -> dict:
         """Raw score of each part of the model: cell reconstruction and, when on, row memory."""
         if recon is None:
-            recon, _ = self.scorer.score(enc)
+            recon, _ = self.reconstruction(enc)
         parts = {"reconstruction": recon}
         if self.memory_ is not None:
             vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
@@ -158,11 +198,18 @@ class Detector:
             raise RuntimeError("this Detector is not fitted yet: call fit() or Detector.load()")
 
     @property
-    def scorer(self) -> Scorer:
+    def scorers(self) -> list[Scorer]:
+        """One per cross-fitted model (attnad.crossfit); a row's fold picks its scorer."""
         self._check_fitted()
-        if getattr(self, "_scorer", None) is None:
-            self._scorer = Scorer(self.model_, self.masks_, self.error_scale_, self.device_)
-        return self._scorer
+        if getattr(self, "_scorers", None) is None:
+            self._scorers = [Scorer(m, self.masks_, e, self.device_)
+                             for m, e in zip(self.models_, self.error_scales_)]
+        return self._scorers
+
+    @property
+    def scorer(self) -> Scorer:
+        """The first model's scorer: every model costs the same per row (benchmarks time it)."""
+        return self.scorers[0]
 
     def encode(self, data) -> tuple[Encoded, dict[str, int]]:
         """Typed, preprocessed model input for a table or batch that has the trained columns."""
@@ -189,7 +236,7 @@ class Detector:
             from attnad.timeseries import score_table
             return score_table(self, data)
         enc, invalid = self.encode(data)
-        recon, contrib = self.scorer.score(enc)
+        recon, contrib = self.reconstruction(enc)
         scores = combine_components(self._component_scores(enc, recon), self.components_)
         return scores, contrib, invalid
 
@@ -217,14 +264,18 @@ class Detector:
             "preprocessor": self.preprocessor_.to_dict(),
             "scoring": {
                 "masks": [m.nonzero().flatten().tolist() for m in self.masks_],
-                "error_scale": self.error_scale_.tolist(),
+                "folds": len(self.models_),
+                "error_scale": [e.tolist() for e in self.error_scales_],
                 "feature_names": self.preprocessor_.feature_names,
             },
             "components": self.components_,
             "threshold": self.threshold_,
             "training": self.training_,
         }
-        state = dict(self.model_.state_dict())
+        state = {}
+        for k, model in enumerate(self.models_):
+            prefix = f"{FOLD_PREFIX}{k}." if len(self.models_) > 1 else ""
+            state.update({prefix + name: t for name, t in model.state_dict().items()})
         if self.memory_ is not None:
             state.update({f"{MEMORY_PREFIX}{k}": v for k, v in self.memory_.state().items()})
         write_artifact(path, meta, state)
@@ -268,21 +319,34 @@ class Detector:
             n_num, cards = det.preprocessor_.n_numeric, det.preprocessor_.cardinalities
             check_model_size(lambda: build_model(det.config.model, n_num, cards),
                              det.config.model, source=f"{path}/attnad.json")
-            det.model_ = build_model(det.config.model, det.preprocessor_.n_numeric,
-                                     det.preprocessor_.cardinalities)
             memory = {k[len(MEMORY_PREFIX):]: tensors.pop(k) for k in list(tensors)
                       if k.startswith(MEMORY_PREFIX)}
             det.memory_ = RowMemory.from_state(memory) if memory else None
             det.components_ = meta["components"]
             if ("memory" in det.components_) != (det.memory_ is not None):
                 raise ValueError("row memory and components disagree")
-            det.model_.load_state_dict(tensors, strict=True)
+            scoring = meta["scoring"]
+            n_models = int(scoring.get("folds", 1))  # models before cross-fitting: one
+            scales = scoring["error_scale"] if "folds" in scoring else [scoring["error_scale"]]
+            if n_models < 1 or len(scales) != n_models:
+                raise ValueError("error scales do not match the number of models")
+            det.models_ = []
+            for k in range(n_models):
+                model = build_model(det.config.model, n_num, cards)
+                prefix = f"{FOLD_PREFIX}{k}." if n_models > 1 else ""
+                own = {name[len(prefix):]: tensors.pop(name) for name in list(tensors)
+                       if name.startswith(prefix)}
+                model.load_state_dict(own, strict=True)
+                det.models_.append(model)
+            if tensors:
+                raise ValueError(f"unexpected tensors {sorted(tensors)[:3]}")
+            det.model_ = det.models_[0]
             n_features = det.model_.n_features
-            det.masks_ = torch.zeros(len(meta["scoring"]["masks"]), n_features, dtype=torch.bool)
-            for i, idx in enumerate(meta["scoring"]["masks"]):
+            det.masks_ = torch.zeros(len(scoring["masks"]), n_features, dtype=torch.bool)
+            for i, idx in enumerate(scoring["masks"]):
                 det.masks_[i, idx] = True
-            det.error_scale_ = np.asarray(meta["scoring"]["error_scale"], dtype=np.float64)
-            if det.error_scale_.shape != (len(det.masks_), n_features):
+            det.error_scales_ = [np.asarray(e, dtype=np.float64) for e in scales]
+            if any(e.shape != (len(det.masks_), n_features) for e in det.error_scales_):
                 raise ValueError("error_scale does not match the model")
             det.threshold_ = meta["threshold"]
             det.training_ = meta.get("training", {})
@@ -292,6 +356,7 @@ class Detector:
             raise ModelError(f"{path}: model directory is inconsistent ({str(e)[:200]}); "
                              "retrain it") from None
         det.device_ = resolve_device(device)
-        det.model_.to(det.device_).eval()
-        det._scorer = None
+        for model in det.models_:
+            model.to(det.device_).eval()
+        det._scorers = None
         return det
