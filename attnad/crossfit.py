@@ -1,4 +1,4 @@
-"""Cross-fitting for tables: K reconstruction models, each row scored by one that never trained on it.
+"""Cross-fitting for tables: K reconstruction models; each row is scored by one not trained on it.
 
 Why: a transformer trained for hundreds of passes over a small table memorises its rows, the
 anomalies included, and then reconstructs them well. Scoring a file with a model fitted on that

@@ -62,6 +62,14 @@ def data_fingerprint(table: pa.Table, schema: Schema) -> dict:
             "schema_sha256": digest(schema.to_dict()), "sample_sha256": digest(sample)}
 
 
+def _one_bar(progress, k: int, n_models: int):
+    """Training progress of model k of n as one bar over all of them (the models are the same
+    size to within a few rows, so each takes about the same number of steps)."""
+    if progress is None or n_models == 1:
+        return progress
+    return lambda done, total, loss: progress(done + k * total, n_models * total, loss)
+
+
 class Detector:
     def __init__(self, config: Config | dict | None = None):
         if config is None:
@@ -108,23 +116,7 @@ class Detector:
                          tokens=min(n_num + len(cards), cfg.model.max_tokens),
                          extra_floats=memory_floats)
         enc = self.preprocessor_.transform(cols)
-        folds = row_folds(enc, cfg.train.cross_fit)
-        n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
-                                                       MIN_TRAIN_ROWS) else 1
-        if n_models == 1:
-            folds = np.zeros(len(enc), dtype=np.int64)
-        self.models_, summaries, started = [], [], None
-        for k in range(n_models):
-            seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
-            model = build_model(cfg.model, n_num, cards)
-            if init_from is not None:
-                from attnad.transfer import init_from as start_from, tabular_features
-                started = start_from(model, init_from, tabular_features(self.preprocessor_),
-                                     timeseries=False)
-            rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
-            summaries.append(train_model(model, rows, cfg.train, cfg.model.mask_ratio,
-                                         self.device_, progress, ddp=ddp).to_dict())
-            self.models_.append(model)
+        summaries, started = self._train_models(enc, progress, init_from, ddp)
         self.model_ = self.models_[0]
         self.training_ = merge_summaries(summaries)
         self.training_["invalid_cells"] = invalid
@@ -137,18 +129,7 @@ class Detector:
         if len(enc) > CALIBRATION_ROWS:
             rng = np.random.default_rng(cfg.train.seed + 1)
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
-        # each model's error scale comes from the rows it scores (rows it did not train on)
-        calib_folds = row_folds(calib, n_models)
-        self.error_scales_, raw = [], np.empty((len(calib), len(self.masks_), self.model_.n_features),
-                                               dtype=np.float32)
-        for k, model in enumerate(self.models_):
-            idx = np.flatnonzero(calib_folds == k)
-            if idx.size == 0:  # nothing of this fold in the sample: its own rows it is, then
-                idx = np.arange(len(calib))
-            errors = Scorer(model, self.masks_, None, self.device_).mask_errors(calib.take(idx))
-            self.error_scales_.append(fit_error_scale(errors))
-            own = calib_folds[idx] == k
-            raw[idx[own]] = errors[own]
+        raw, calib_folds = self._fit_error_scales(calib)
         self._scorers = None
         self.memory_ = None
         if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
@@ -166,6 +147,48 @@ class Detector:
         train_scores = combine_components(parts, self.components_)
         self.threshold_ = fit_threshold(train_scores, cfg.threshold)
         return self
+
+    def _train_models(self, enc: Encoded, progress, init_from,
+                      ddp) -> tuple[list[dict], dict | None]:
+        """The cell-reconstruction models: with `train.cross_fit` K, model k trains on the rows
+        outside fold k (attnad.crossfit); one model on every row when K is 1 or a fold would
+        leave a model without rows. Returns the training summaries and the --init-from report."""
+        cfg = self.config
+        n_num, cards = self.preprocessor_.n_numeric, self.preprocessor_.cardinalities
+        folds = row_folds(enc, cfg.train.cross_fit)
+        n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
+                                                       MIN_TRAIN_ROWS) else 1
+        self.models_, summaries, started = [], [], None
+        for k in range(n_models):
+            seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
+            model = build_model(cfg.model, n_num, cards)
+            if init_from is not None:
+                from attnad.transfer import init_from as start_from, tabular_features
+                started = start_from(model, init_from, tabular_features(self.preprocessor_),
+                                     timeseries=False)
+            rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
+            summaries.append(train_model(model, rows, cfg.train, cfg.model.mask_ratio,
+                                         self.device_, _one_bar(progress, k, n_models),
+                                         ddp=ddp).to_dict())
+            self.models_.append(model)
+        return summaries, started
+
+    def _fit_error_scales(self, calib: Encoded) -> tuple[np.ndarray, np.ndarray]:
+        """Each model's typical error per (mask, feature), measured on the calibration rows it
+        scores, i.e. rows it did not train on. Returns every calibration row's raw errors from
+        its own fold's model, (n, M, F), and the rows' folds."""
+        calib_folds = row_folds(calib, len(self.models_))
+        raw = np.empty((len(calib), len(self.masks_), self.model_.n_features), dtype=np.float32)
+        self.error_scales_ = []
+        for k, model in enumerate(self.models_):
+            idx = np.flatnonzero(calib_folds == k)
+            if idx.size == 0:  # no calibration row in this fold (tiny tables): use them all
+                idx = np.arange(len(calib))
+            errors = Scorer(model, self.masks_, None, self.device_).mask_errors(calib.take(idx))
+            self.error_scales_.append(fit_error_scale(errors))
+            own = calib_folds[idx] == k
+            raw[idx[own]] = errors[own]
+        return raw, calib_folds
 
     def reconstruction(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """Reconstruction score and per-feature contributions of each row, from the model whose
