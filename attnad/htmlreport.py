@@ -376,6 +376,9 @@ def model_card(det, model_path) -> str:
              f"{fp.get('sample_sha256', '?')[:16]}..." if fp else "not recorded (older model)"),
             ("threshold", _threshold_text(th)),
             ("calibration", _tail_text(th))]
+    if tr.get("cross_fit"):
+        rows.append(("cross-fitting", f"{tr['cross_fit']['folds']} cell models; each row is "
+                     "scored by the one that did not train on it"))
     if tr.get("init_from"):
         rows.append(("fine-tuned from", tr["init_from"].get("path", "?")))
     cols = list(dict.fromkeys(det.feature_sources))
