@@ -189,9 +189,6 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
         ddp = None
         from attnad.engines.distributed import running_under_torchrun
         if distributed or running_under_torchrun():
-            if cfg.data.time_column:
-                raise UserError("--distributed: time-series training is not distributed yet; "
-                                "train it in one process")
             if init_from is not None:
                 raise UserError("--distributed with --init-from: fine-tune in one process")
             from attnad.engines.distributed import init

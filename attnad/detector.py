@@ -92,7 +92,7 @@ class Detector:
         if cfg.data.time_column:  # time-series mode: attnad/timeseries.py
             from attnad.timeseries import fit_series
             return fit_series(self, data, device=device, progress=progress, source=source,
-                              init_from=init_from)
+                              init_from=init_from, ddp=ddp)
         set_threads(cfg.train.threads)
         table = as_table(data)
         if table.num_rows < MIN_TRAIN_ROWS:

@@ -245,19 +245,24 @@ def read_columns(table, schema: Schema, state_or_cfg, kind: str | None, source: 
 
 # ---- training ----------------------------------------------------------------------------------
 def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg,
-                 device: torch.device, progress=None, trainable: np.ndarray | None = None) -> dict:
+                 device: torch.device, progress=None, trainable: np.ndarray | None = None,
+                 ddp=None) -> dict:
     """Masked-cell training on random windows of the (entity, time)-sorted rows.
 
     starts[i] is the first row of row i's entity: windows never cross entities. A window ends at
     a uniformly drawn row (so long entities weigh more); some are cut short at the left so the
     model also knows the first steps of a series. The highest-loss windows of each batch are left
     out of the gradient (train.trim_fraction), as in the tabular loop.
+
+    `ddp` (attnad.engines.distributed.Context, under torchrun): every rank holds the same rows
+    and takes the same number of steps, each drawing its own windows, and DistributedDataParallel
+    averages the gradients: a batch of model.batch_windows per process.
     """
     t0 = time.perf_counter()
     tc, mc = cfg.train, cfg.model
     W, M, B = mc.window, n_masks(mc.mask_ratio), mc.batch_windows
     seed_everything(tc.seed)
-    gen = torch.Generator().manual_seed(tc.seed)
+    gen = torch.Generator().manual_seed(tc.seed + (7919 * ddp.rank if ddp is not None else 0))
     X = torch.from_numpy(x).to(device)  # (N, F)
     MISS = torch.from_numpy(miss).to(device)
     START = torch.from_numpy(starts).to(device)
@@ -268,11 +273,12 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     steps_per_epoch = max(1, math.ceil(len(END) / stride_of(mc) / B))  # each row in ~1 window
     total = tc.epochs * steps_per_epoch if tc.epochs else max(tc.min_steps, 2 * steps_per_epoch)
     total = min(total, tc.max_steps)
-    opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    net = ddp.wrap(model) if ddp is not None else model
+    opt = torch.optim.AdamW(net.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = one_cycle(opt, tc.lr, total)
     pos = torch.arange(W)
     last = float("nan")
-    model.train()
+    net.train()
     for step in range(total):
         ends = END[torch.randint(0, len(END), (B,), generator=gen)]
         cut = torch.randint(0, W - 1, (B,), generator=gen) * \
@@ -301,18 +307,18 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         xb = X[idx] * valid[..., None]  # (B, W, F)
         mb = MISS[idx] | ~valid[..., None]
         hidden, target = pattern | mb, pattern & ~mb
-        err = model.cell_errors(xb, hidden, target, valid)
+        err = net.cell_errors(xb, hidden, target, valid)
         per_window = err.sum((1, 2)) / target.sum((1, 2)).clamp_min(1)  # (B,)
         loss = trimmed_mean(per_window, tc.trim_fraction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), 1.0)
         opt.step()
         sched.step()
         last = float(loss.detach())
         if progress:
             progress(step + 1, total, last)
-    model.eval()
+    net.eval()
     return {"rows": int(len(END)), "epochs": math.ceil(total / steps_per_epoch), "steps": total,
             "best_validation_loss": None, "final_train_loss": last,
             "seconds": round(time.perf_counter() - t0, 3), "device": str(device)}
@@ -444,7 +450,7 @@ def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, wi
 
 
 def fit_series(det, data, *, device: str | None = None, progress=None, source: str = "data",
-               init_from=None):
+               init_from=None, ddp=None):
     from attnad.detector import MIN_TRAIN_ROWS, as_table
     cfg = det.config
     set_threads(cfg.train.threads)
@@ -452,7 +458,7 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
     if table.num_rows < MIN_TRAIN_ROWS:
         raise UserError(f"{source}: {table.num_rows} row(s) are too few to learn what is "
                         f"normal; train on at least {MIN_TRAIN_ROWS} rows (hundreds are better)")
-    det.device_ = resolve_device(device or cfg.train.device)
+    det.device_ = ddp.device if ddp is not None else resolve_device(device or cfg.train.device)
     schema, features = series_schema(table, cfg.data, source)
     keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source)
     order = series_order(keys, times)
@@ -485,7 +491,7 @@ def fit_series(det, data, *, device: str | None = None, progress=None, source: s
         from attnad.transfer import init_from as start_from, series_features
         started = start_from(det.model_, init_from, series_features(features), timeseries=True)
     det.training_ = train_series(det.model_, x, miss, starts, cfg, det.device_, progress,
-                                 trainable=~held)
+                                 trainable=~held, ddp=ddp)
     det.training_["calibration_rows"] = int(held.sum())
     det.training_["invalid_cells"] = invalid
     from attnad.detector import data_fingerprint

@@ -1,5 +1,6 @@
 """Beyond one machine (marked `scale`, run by `make test-scale`): Ray Data scoring gives the local
-engine's scores, and a 2-process torchrun trains with DDP and saves the model once.
+engine's scores, and a 2-process torchrun trains with DDP (a table and a time series) and saves the
+model once.
 
 Both start real processes (a local Ray cluster with 2 CPUs, torchrun with gloo), so each has a
 hard timeout: a scheduling deadlock fails the test instead of hanging CI.
@@ -99,3 +100,25 @@ def test_distributed_outside_torchrun_says_how_to_start_it(tmp_path, csv_file):
     r = CliRunner().invoke(app, ["train", str(csv_file), "-o", str(tmp_path / "m"),
                                  "--distributed"], env=env)
     assert r.exit_code == 2 and "torchrun" in r.output
+
+
+@pytest.mark.timeout(240)
+def test_torchrun_two_processes_train_a_time_series(tmp_path):
+    from tests.test_timeseries import make_series
+    df, _ = make_series(seed=1, start=0, planted=False)
+    data = tmp_path / "s.parquet"
+    df.to_parquet(data, index=False)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--standalone", "-m", "attnad", "train", str(data), "-o", str(tmp_path / "m"),
+           "--distributed", "--set", "train.threads=1", "--set", "train.max_steps=40",
+           "--set", "data.time_column=ts", "--set", "data.group_column=host",
+           "--set", "data.label_column=label", "--set", "model.window=32",
+           "--set", "model.d_model=16", "--set", "model.n_heads=2"]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("trained on") == 1  # rank 0 only reports and saves
+    det = Detector.load(tmp_path / "m", device="cpu")
+    assert det.training_["world_size"] == 2 and det.training_["steps"] == 40
+    scores = det.score(df)
+    assert np.isfinite(scores).all() and len(scores) == len(df)

@@ -2,8 +2,9 @@
 DistributedDataParallel training, gloo on CPU, nccl on GPU.
 
 Every rank reads the same seeded training sample and fits the same schema and preprocessing (both
-deterministic), then trains on its own equal-sized shard of the rows; DDP averages the gradients,
-so the weights stay identical on all ranks. Rank 0 calibrates and saves the model once; the
+deterministic), then trains on its own equal-sized shard of the rows (time series: on its own
+random windows of all rows, so no entity is cut); DDP averages the gradients, so the weights stay
+identical on all ranks. Rank 0 calibrates and saves the model once; the
 others wait at a barrier. No home-made cluster code: torchrun starts the processes and sets
 RANK, WORLD_SIZE, LOCAL_RANK and the rendezvous address.
 """
