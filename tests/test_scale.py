@@ -72,22 +72,29 @@ def test_ray_engine_refuses_a_single_time_series(tmp_path):
         score_ray(tmp_path / "m", det, tmp_path / "s.parquet", tmp_path / "out")
 
 
+def _torchrun_train(data, out, *settings: str):
+    """`attnad train --distributed` in 2 torchrun processes (gloo, one thread each, 40 steps)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+           "--standalone", "-m", "attnad", "train", str(data), "-o", str(out),
+           "--distributed", "--set", "train.threads=1", "--set", "train.max_steps=40",
+           "--set", "model.d_model=16", "--set", "model.n_heads=2"]
+    for item in settings:
+        cmd += ["--set", item]
+    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=200)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert r.stderr.count("trained on") == 1  # rank 0 only reports and saves
+    det = Detector.load(out, device="cpu")
+    assert det.training_["world_size"] == 2
+    return det
+
+
 @pytest.mark.timeout(240)
 def test_torchrun_two_processes_train_with_ddp_and_save_once(tmp_path):
     df, _ = make_table(600, seed=6)
     data = tmp_path / "t.parquet"
     df.to_parquet(data, index=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--standalone", "-m", "attnad", "train", str(data), "-o", str(tmp_path / "m"),
-           "--distributed", "--set", "train.threads=1", "--set", "train.max_steps=40",
-           "--set", "data.id_columns=[id]", "--set", "model.d_model=16",
-           "--set", "model.n_heads=2"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=200)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count("trained on") == 1  # rank 0 only reports and saves
-    det = Detector.load(tmp_path / "m", device="cpu")
-    assert det.training_["world_size"] == 2
+    det = _torchrun_train(data, tmp_path / "m", "data.id_columns=[id]")
     scores = det.score(df)
     assert np.isfinite(scores).all() and len(scores) == len(df)
 
@@ -108,17 +115,8 @@ def test_torchrun_two_processes_train_a_time_series(tmp_path):
     df, _ = make_series(seed=1, start=0, planted=False)
     data = tmp_path / "s.parquet"
     df.to_parquet(data, index=False)
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-           "--standalone", "-m", "attnad", "train", str(data), "-o", str(tmp_path / "m"),
-           "--distributed", "--set", "train.threads=1", "--set", "train.max_steps=40",
-           "--set", "data.time_column=ts", "--set", "data.group_column=host",
-           "--set", "data.label_column=label", "--set", "model.window=32",
-           "--set", "model.d_model=16", "--set", "model.n_heads=2"]
-    r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=200)
-    assert r.returncode == 0, r.stderr[-3000:]
-    assert r.stderr.count("trained on") == 1  # rank 0 only reports and saves
-    det = Detector.load(tmp_path / "m", device="cpu")
-    assert det.training_["world_size"] == 2 and det.training_["steps"] == 40
+    det = _torchrun_train(data, tmp_path / "m", "data.time_column=ts", "data.group_column=host",
+                          "data.label_column=label", "model.window=32")
+    assert det.training_["steps"] == 40
     scores = det.score(df)
     assert np.isfinite(scores).all() and len(scores) == len(df)
