@@ -34,7 +34,8 @@ def _mix(h: np.ndarray) -> np.ndarray:
 
 def row_hashes(enc: Encoded) -> np.ndarray:
     """A 64-bit hash of each row's cells (numbers by their float32 bits, missing flags, category
-    codes), the same on every platform and for every batch split. (n,) uint64."""
+    codes), the same on every platform and for every batch split. (n,) uint64. Written here, not
+    pandas' hash_pandas_object, so a saved model's folds cannot move with a library upgrade."""
     n = len(enc)
     h = np.full(n, 0x243F6A8885A308D3, dtype=np.uint64)
     num = np.ascontiguousarray(enc.num, dtype=np.float32)
@@ -53,6 +54,12 @@ def row_folds(enc: Encoded, k: int) -> np.ndarray:
     if k <= 1:
         return np.zeros(len(enc), dtype=np.int64)
     return (row_hashes(enc) % np.uint64(k)).astype(np.int64)
+
+
+def fold_groups(enc: Encoded, k: int) -> list[np.ndarray]:
+    """Row indices of each fold, one (possibly empty) array per fold: model k takes group k."""
+    folds = row_folds(enc, k)
+    return [np.flatnonzero(folds == j) for j in range(max(k, 1))]
 
 
 def usable_folds(folds: np.ndarray, k: int, min_rows: int) -> bool:

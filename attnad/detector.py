@@ -17,7 +17,7 @@ import torch
 
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, apply_overrides, build_config, parse_override
-from attnad.crossfit import merge_summaries, row_folds, usable_folds
+from attnad.crossfit import fold_groups, merge_summaries, row_folds, usable_folds
 from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
@@ -129,7 +129,7 @@ class Detector:
         if len(enc) > CALIBRATION_ROWS:
             rng = np.random.default_rng(cfg.train.seed + 1)
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
-        raw, calib_folds = self._fit_error_scales(calib)
+        raw, calib_groups = self._fit_error_scales(calib)
         self._scorers = None
         self.memory_ = None
         if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
@@ -137,9 +137,8 @@ class Detector:
             self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
                                          cfg.train.seed)
         recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
-        for k, scorer in enumerate(self.scorers):
-            own = calib_folds == k
-            recon[own] = scorer.normalise(raw[own]).mean(axis=1)
+        for scorer, idx in zip(self.scorers, calib_groups):
+            recon[idx] = scorer.normalise(raw[idx]).mean(axis=1)
         parts = self._component_scores(calib, recon)
         weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0)}
         self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
@@ -173,22 +172,21 @@ class Detector:
             self.models_.append(model)
         return summaries, started
 
-    def _fit_error_scales(self, calib: Encoded) -> tuple[np.ndarray, np.ndarray]:
+    def _fit_error_scales(self, calib: Encoded) -> tuple[np.ndarray, list[np.ndarray]]:
         """Each model's typical error per (mask, feature), measured on the calibration rows it
         scores, i.e. rows it did not train on. Returns every calibration row's raw errors from
-        its own fold's model, (n, M, F), and the rows' folds."""
-        calib_folds = row_folds(calib, len(self.models_))
+        its own fold's model, (n, M, F), and the row indices of each fold."""
+        groups = fold_groups(calib, len(self.models_))
         raw = np.empty((len(calib), len(self.masks_), self.model_.n_features), dtype=np.float32)
         self.error_scales_ = []
-        for k, model in enumerate(self.models_):
-            idx = np.flatnonzero(calib_folds == k)
-            if idx.size == 0:  # no calibration row in this fold (tiny tables): use them all
-                idx = np.arange(len(calib))
-            errors = Scorer(model, self.masks_, None, self.device_).mask_errors(calib.take(idx))
+        for model, idx in zip(self.models_, groups):
+            # no calibration row in this fold (only possible with K > 2 on tiny tables): use all
+            rows = idx if idx.size else np.arange(len(calib))
+            errors = Scorer(model, self.masks_, None, self.device_).mask_errors(calib.take(rows))
             self.error_scales_.append(fit_error_scale(errors))
-            own = calib_folds[idx] == k
-            raw[idx[own]] = errors[own]
-        return raw, calib_folds
+            if idx.size:
+                raw[idx] = errors
+        return raw, groups
 
     def reconstruction(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         """Reconstruction score and per-feature contributions of each row, from the model whose
@@ -196,11 +194,9 @@ class Detector:
         scorers = self.scorers
         if len(scorers) == 1:
             return scorers[0].score(enc)
-        folds = row_folds(enc, len(scorers))
         recon = np.empty(len(enc))
         contrib = np.empty((len(enc), self.model_.n_features))
-        for k, scorer in enumerate(scorers):
-            idx = np.flatnonzero(folds == k)
+        for scorer, idx in zip(scorers, fold_groups(enc, len(scorers))):
             if idx.size:
                 recon[idx], contrib[idx] = scorer.score(enc.take(idx))
         return recon, contrib

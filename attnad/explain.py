@@ -107,31 +107,32 @@ def _shares(x: np.ndarray) -> np.ndarray:
 def _feature_attention(det, table: pa.Table) -> np.ndarray | None:
     """(n, F) attention each feature received from the hidden cells, averaged over scoring masks,
     read from the model that scores each row (attnad.crossfit)."""
-    from attnad.crossfit import row_folds
-    from attnad.train import to_tensors
+    from attnad.crossfit import fold_groups
     if not hasattr(det.model_, "attention_maps") or getattr(det.model_, "grouped", False):
         return None
     enc, _ = det.encode(table)
-    folds = row_folds(enc, len(det.models_))
     out = np.zeros((len(enc), det.model_.n_features))
     masks = det.masks_.to(det.device_)
-    for k, model in enumerate(det.models_):
-        rows = np.flatnonzero(folds == k)
-        if rows.size == 0:
-            continue
-        num, miss, cat = to_tensors(enc.take(rows), det.device_)
-        B = num.shape[0]
-        acc = torch.zeros(B, model.n_features, device=det.device_)
-        for m in masks:
-            mask = m.expand(B, -1)
-            maps = model.attention_maps(model.tokenizer(num, miss, cat, mask)).mean(0)  # (B, Q, F)
-            if maps.shape[1] == model.n_features:  # queries are the features: keep the hidden ones
-                q = mask.float()
-                acc += (maps * q[:, :, None]).sum(1) / q.sum(1, keepdim=True).clamp_min(1)
-            else:
-                acc += maps.mean(1)
-        out[rows] = (acc / len(masks)).cpu().numpy().astype(np.float64)
+    for model, rows in zip(det.models_, fold_groups(enc, len(det.models_))):
+        if rows.size:
+            out[rows] = _model_attention(model, enc.take(rows), masks, det.device_)
     return out
+
+
+def _model_attention(model, enc, masks: torch.Tensor, device) -> np.ndarray:
+    from attnad.train import to_tensors
+    num, miss, cat = to_tensors(enc, device)
+    B = num.shape[0]
+    acc = torch.zeros(B, model.n_features, device=device)
+    for m in masks:
+        mask = m.expand(B, -1)
+        maps = model.attention_maps(model.tokenizer(num, miss, cat, mask)).mean(0)  # (B, Q, F)
+        if maps.shape[1] == model.n_features:  # queries are the features: keep the hidden ones
+            q = mask.float()
+            acc += (maps * q[:, :, None]).sum(1) / q.sum(1, keepdim=True).clamp_min(1)
+        else:
+            acc += maps.mean(1)
+    return (acc / len(masks)).cpu().numpy().astype(np.float64)
 
 
 def _cell_text(table: pa.Table, col: str, i: int) -> str:
