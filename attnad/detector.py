@@ -18,7 +18,7 @@ import torch
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, apply_overrides, build_config, parse_override
 from attnad.crossfit import fold_groups, merge_summaries, row_folds, usable_folds
-from attnad.data.preprocess import Encoded, Preprocessor, row_vectors
+from attnad.data.preprocess import Encoded, Preprocessor
 from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
 from attnad.limits import check_model_size
@@ -133,7 +133,7 @@ class Detector:
         self._scorers = None
         self.memory_ = None
         if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
-            vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
+            vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
             self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
                                          cfg.train.seed)
         recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
@@ -207,7 +207,7 @@ class Detector:
             recon, _ = self.reconstruction(enc)
         parts = {"reconstruction": recon}
         if self.memory_ is not None:
-            vectors = torch.from_numpy(row_vectors(enc, self.preprocessor_.cardinalities))
+            vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
             parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
         return parts
 

@@ -117,8 +117,7 @@ def model_cost(model_dir: Path, data: Path, threads: int) -> dict:
     model_flops = counter.get_total_flops() / len(small)
     memory_flops = 0.0
     if det.memory_ is not None:  # a @ m.T per memory: counted the same way
-        from attnad.data.preprocess import row_vectors
-        vec = torch.from_numpy(row_vectors(small, det.preprocessor_.cardinalities))
+        vec = torch.from_numpy(det.preprocessor_.row_vectors(small))
         with FlopCounterMode(display=False) as counter:
             det.memory_.energy(vec)
         memory_flops = counter.get_total_flops() / len(small)

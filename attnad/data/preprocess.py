@@ -62,16 +62,25 @@ def unsquash_torch(s: "torch.Tensor") -> "torch.Tensor":
     return s.where(a <= KNEE, s.sign() * KNEE * (a.clamp(KNEE, SQUASHED_CLIP) / KNEE - 1.0).exp())
 
 
-def row_vectors(enc: Encoded, cardinalities: list[int]) -> np.ndarray:
+def row_vectors(enc: Encoded, cardinalities: list[int],
+                levels: dict[int, tuple[float, float]] | None = None) -> np.ndarray:
     """Rows as points for distance-based attention, (n, D) float32.
 
     Numbers: robust z compressed by sign(z) log(1 + |z|), so one wild column cannot own every
     distance (measured on the developer tabular sets: 0.804 vs 0.782 mean AUROC without it);
-    missing -> the median (0). Categories: one-hot over the vocabulary; missing and unseen values
-    are all zeros, one unit from every known value.
+    missing -> the median (0). A two-valued column (`levels`: feature index -> its two training
+    values in robust units, e.g. a 0/1 flag) has no wild values to tame: between its two values
+    it stays linear, so the distance a rare flag adds is 1/spread, its rarity (what kNN on
+    standardised columns uses); only values beyond them are compressed. Categories: one-hot over
+    the vocabulary; missing and unseen values are all zeros, one unit from every known value.
     """
     z = unsquash(enc.num.astype(np.float64))
     num = np.sign(z) * np.log1p(np.abs(z))
+    for j, (lo, hi) in (levels or {}).items():
+        inside = np.clip(z[:, j], lo, hi)
+        beyond = z[:, j] - inside
+        num[:, j] = inside + np.sign(beyond) * np.log1p(np.abs(beyond))
+        num[enc.num_missing[:, j], j] = 0.0  # missing -> the median, as for every number
     parts = [num.astype(np.float32)]
     for j, card in enumerate(cardinalities):
         width = card - 2
@@ -83,6 +92,17 @@ def row_vectors(enc: Encoded, cardinalities: list[int]) -> np.ndarray:
         onehot[np.nonzero(ok)[0], idx[ok]] = 1.0
         parts.append(onehot)
     return np.concatenate(parts, axis=1) if parts else np.zeros((len(enc), 0), np.float32)
+
+
+def _two_levels(x: np.ndarray) -> list[float] | None:
+    """The two values of a column that takes exactly two (a 0/1 flag stored as a number)."""
+    x = x[np.isfinite(x)]
+    if x.size == 0:
+        return None
+    lo, hi = float(x.min()), float(x.max())
+    if lo == hi or not np.all((x == lo) | (x == hi)):
+        return None
+    return [lo, hi]
 
 
 def _robust_center_scale(x: np.ndarray) -> tuple[float, float]:
@@ -124,6 +144,16 @@ class Preprocessor:
         """Embedding table size per categorical feature, reserved slots included."""
         return [len(c["vocab"]) + 2 for c in self.categorical]
 
+    def row_vectors(self, enc: Encoded) -> np.ndarray:
+        """`row_vectors` with this table's two-valued columns kept linear. Models saved before
+        two-valued columns were recorded have none, so they score as they did."""
+        levels = {}
+        for j, f in enumerate(self.numeric):
+            if "levels" in f:
+                lo, hi = ((v - f["center"]) / f["scale"] for v in f["levels"])
+                levels[j] = (lo, hi)
+        return row_vectors(enc, self.cardinalities, levels)
+
     @property
     def feature_names(self) -> list[str]:
         return [f["name"] for f in self.numeric] + [c["name"] for c in self.categorical]
@@ -141,7 +171,11 @@ class Preprocessor:
             if c.role == "numeric":
                 x = arr.to_numpy(zero_copy_only=False).astype(np.float64)
                 center, scale = _robust_center_scale(x)
-                numeric.append({"name": c.name, "source": c.name, "center": center, "scale": scale})
+                feature = {"name": c.name, "source": c.name, "center": center, "scale": scale}
+                levels = _two_levels(x)
+                if levels is not None:
+                    feature["levels"] = levels
+                numeric.append(feature)
             elif c.role == "datetime":
                 secs = arr.to_numpy(zero_copy_only=False).astype(np.float64)
                 for part, vals in zip(("hour_sin", "hour_cos"), _datetime_parts(secs)[:2]):

@@ -4,7 +4,7 @@ import numpy as np
 import pyarrow as pa
 
 from attnad.config import DataConfig
-from attnad.data.preprocess import MISSING, UNKNOWN, Preprocessor, squash
+from attnad.data.preprocess import MISSING, UNKNOWN, Preprocessor, row_vectors, squash
 from attnad.data.schema import Column, Schema
 
 
@@ -55,3 +55,34 @@ def test_json_round_trip():
     again = Preprocessor.from_dict(json.loads(json.dumps(pre.to_dict())))
     a, b = pre.transform(cols), again.transform(cols)
     assert np.array_equal(a.num, b.num) and np.array_equal(a.cat, b.cat)
+
+
+def test_a_rare_flag_adds_its_rarity_to_row_distances():
+    """A 0/1 column set on 1% of rows: in row vectors (the row memory's distances) a set flag
+    lies 1/spread (~10) from an unset one, as kNN on standardised columns sees it; the log
+    compression meant for wild values would shrink it to log(1 + 10) = 2.4."""
+    rng = np.random.default_rng(0)
+    flag = (rng.random(2000) < 0.01).astype(float)
+    flag[:20], flag[20:] = 1.0, 0.0
+    x = rng.normal(0, 1, 2000)
+    pre = _fit({"flag": pa.array(flag), "x": pa.array(x)}, {"flag": "numeric", "x": "numeric"})
+    assert pre.numeric[0]["levels"] == [0.0, 1.0] and "levels" not in pre.numeric[1]
+    spread = pre.numeric[0]["scale"]
+    enc = pre.transform({"flag": pa.array([0.0, 1.0, 3.0, np.nan]), "x": pa.array([0.0] * 4)})
+    v = pre.row_vectors(enc)[:, 0]
+    assert abs((v[1] - v[0]) - 1 / spread) < 1e-3 and 1 / spread > 9
+    # a value beyond the two training values is further out, but compressed there
+    assert v[1] < v[2] < v[1] + np.log1p(2 / spread) + 1e-4 and v[3] == v[0]
+    # the continuous column keeps its log compression
+    assert np.allclose(pre.row_vectors(enc)[:, 1], row_vectors(enc, [])[:, 1])
+
+
+def test_models_without_recorded_levels_keep_their_row_vectors():
+    """Preprocessors saved before two-valued columns were recorded score as they did."""
+    flag = pa.array([0.0] * 95 + [1.0] * 5)
+    pre = _fit({"flag": flag}, {"flag": "numeric"})
+    old = json.loads(json.dumps(pre.to_dict()))
+    del old["numeric"][0]["levels"]
+    enc = pre.transform({"flag": flag})
+    assert np.array_equal(Preprocessor.from_dict(old).row_vectors(enc), row_vectors(enc, []))
+    assert not np.array_equal(pre.row_vectors(enc), row_vectors(enc, []))
