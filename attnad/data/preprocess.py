@@ -28,6 +28,7 @@ CLIP = 1e6  # z-scores beyond this are treated as this (inf included)
 KNEE = 3.0  # squash starts compressing beyond this many robust spreads
 SQUASHED_CLIP = KNEE * (1.0 + math.log(CLIP / KNEE))  # squash(CLIP): the largest model input
 WEEKDAYS = [str(i) for i in range(7)]
+LEVEL_BLOCK = 64  # two-valued columns handled at a time in row_vectors
 
 
 @dataclass
@@ -76,11 +77,15 @@ def row_vectors(enc: Encoded, cardinalities: list[int],
     """
     z = unsquash(enc.num.astype(np.float64))
     num = np.sign(z) * np.log1p(np.abs(z))
-    for j, (lo, hi) in (levels or {}).items():
-        inside = np.clip(z[:, j], lo, hi)
-        beyond = z[:, j] - inside
-        num[:, j] = inside + np.sign(beyond) * np.log1p(np.abs(beyond))
-        num[enc.num_missing[:, j], j] = 0.0  # missing -> the median, as for every number
+    items = sorted((levels or {}).items())
+    for start in range(0, len(items), LEVEL_BLOCK):  # blocks of columns: bounded temporaries
+        cols = np.array([j for j, _ in items[start:start + LEVEL_BLOCK]])
+        lo, hi = np.array([b for _, b in items[start:start + LEVEL_BLOCK]], dtype=np.float64).T
+        block = z[:, cols]
+        inside = np.clip(block, lo, hi)
+        beyond = block - inside
+        linear = inside + np.sign(beyond) * np.log1p(np.abs(beyond))
+        num[:, cols] = np.where(enc.num_missing[:, cols], 0.0, linear)  # missing -> the median
     parts = [num.astype(np.float32)]
     for j, card in enumerate(cardinalities):
         width = card - 2
