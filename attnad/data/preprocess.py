@@ -81,11 +81,10 @@ def row_vectors(enc: Encoded, cardinalities: list[int],
     for start in range(0, len(items), LEVEL_BLOCK):  # blocks of columns: bounded temporaries
         cols = np.array([j for j, _ in items[start:start + LEVEL_BLOCK]])
         lo, hi = np.array([b for _, b in items[start:start + LEVEL_BLOCK]], dtype=np.float64).T
-        block = z[:, cols]
+        block = z[:, cols]  # a missing cell is 0, the median, which lies between the two levels
         inside = np.clip(block, lo, hi)
         beyond = block - inside
-        linear = inside + np.sign(beyond) * np.log1p(np.abs(beyond))
-        num[:, cols] = np.where(enc.num_missing[:, cols], 0.0, linear)  # missing -> the median
+        num[:, cols] = inside + np.sign(beyond) * np.log1p(np.abs(beyond))
     parts = [num.astype(np.float32)]
     for j, card in enumerate(cardinalities):
         width = card - 2
