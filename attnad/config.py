@@ -64,7 +64,8 @@ class TabularTransformerConfig(_Section):
     n_score_masks: int = Field(8, ge=1, le=64)  # masks averaged when scoring (fixed, seeded)
     memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
-    memory_weight: float = Field(2.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
+    memory_weight: float = Field(1.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
+    marginal_weight: float = Field(1.0, ge=0, le=1000)  # weight of per-column tail surprise (0 = off)
 
 
 class AttentionPoolingConfig(_Section):

@@ -23,6 +23,7 @@ from attnad.data.schema import Schema, infer_schema
 from attnad.errors import ModelError, UserError
 from attnad.limits import check_model_size
 from attnad.models import build_model
+from attnad.models.marginal import GRID as MARGINAL_GRID, MarginalTails
 from attnad.models.masked import scoring_masks
 from attnad.models.memory import RowMemory
 from attnad.score import Scorer, combine_components, fit_component_scale, fit_error_scale
@@ -30,6 +31,7 @@ from attnad.threshold import fit_threshold, probability, refit_threshold
 from attnad.train import resolve_device, seed_everything, set_threads, train_model
 
 MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the model's weights
+MARGINAL_PREFIX = "marginal."  # safetensors keys of the per-column tail quantiles
 FOLD_PREFIX = "fold"  # with cross-fitting, model k's weights are stored as fold{k}.<name>
 CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
 MIN_TRAIN_ROWS = 2  # one row has no spread: every score would tie with the threshold
@@ -108,9 +110,11 @@ class Detector:
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
         n_num, cards = self.preprocessor_.n_numeric, self.preprocessor_.cardinalities
         memory_floats = 0
+        width = n_num + sum(max(c - 2, 0) for c in cards)  # row-vector columns
         if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
-            width = n_num + sum(max(c - 2, 0) for c in cards)
             memory_floats = cfg.model.n_memories * min(cfg.model.memory_size, table.num_rows) * width
+        if getattr(cfg.model, "marginal_weight", 0) > 0:
+            memory_floats += min(MARGINAL_GRID, table.num_rows) * width
         check_model_size(lambda: build_model(cfg.model, n_num, cards), cfg.model, source=source,
                          batch=min(cfg.train.batch_size, table.num_rows),
                          tokens=min(n_num + len(cards), cfg.model.max_tokens),
@@ -131,16 +135,24 @@ class Detector:
             calib = enc.take(np.sort(rng.choice(len(enc), CALIBRATION_ROWS, replace=False)))
         raw, calib_groups = self._fit_error_scales(calib)
         self._scorers = None
-        self.memory_ = None
-        if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
+        self.memory_ = self.marginal_ = None
+        use_memory = (getattr(cfg.model, "n_memories", 0)
+                      and getattr(cfg.model, "memory_weight", 0) > 0)
+        use_marginal = getattr(cfg.model, "marginal_weight", 0) > 0
+        if use_memory or use_marginal:
             vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
-            self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
-                                         cfg.train.seed)
+            if use_memory:
+                self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
+                                             cfg.train.seed)
+            if use_marginal:
+                self.marginal_ = MarginalTails.fit(vectors)
+            del vectors
         recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
         for scorer, idx in zip(self.scorers, calib_groups):
             recon[idx] = scorer.normalise(raw[idx]).mean(axis=1)
         parts = self._component_scores(calib, recon)
-        weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0)}
+        weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0),
+                   "marginal": getattr(cfg.model, "marginal_weight", 0.0)}
         self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
                             for name, v in parts.items()}
         train_scores = combine_components(parts, self.components_)
@@ -202,13 +214,18 @@ class Detector:
         return recon, contrib
 
     def _component_scores(self, enc: Encoded, recon: np.ndarray | None = None) -> dict:
-        """Raw score of each part of the model: cell reconstruction and, when on, row memory."""
+        """Raw score of each part of the model: cell reconstruction and, when on, row memory and
+        per-column tail surprise (models saved before it have no `marginal_`)."""
         if recon is None:
             recon, _ = self.reconstruction(enc)
         parts = {"reconstruction": recon}
-        if self.memory_ is not None:
+        marginal = getattr(self, "marginal_", None)
+        if self.memory_ is not None or marginal is not None:
             vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
-            parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
+            if self.memory_ is not None:
+                parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
+            if marginal is not None:
+                parts["marginal"] = marginal.surprise(vectors).numpy()
         return parts
 
     # ---- scoring -------------------------------------------------------------------------
@@ -297,6 +314,8 @@ class Detector:
             state.update({prefix + name: t for name, t in model.state_dict().items()})
         if self.memory_ is not None:
             state.update({f"{MEMORY_PREFIX}{k}": v for k, v in self.memory_.state().items()})
+        if self.marginal_ is not None:
+            state.update({f"{MARGINAL_PREFIX}{k}": v for k, v in self.marginal_.state().items()})
         write_artifact(path, meta, state)
 
     def apply_overrides(self, overrides: list[str]) -> "Detector":
@@ -341,9 +360,14 @@ class Detector:
             memory = {k[len(MEMORY_PREFIX):]: tensors.pop(k) for k in list(tensors)
                       if k.startswith(MEMORY_PREFIX)}
             det.memory_ = RowMemory.from_state(memory) if memory else None
+            tails = {k[len(MARGINAL_PREFIX):]: tensors.pop(k) for k in list(tensors)
+                     if k.startswith(MARGINAL_PREFIX)}
+            det.marginal_ = MarginalTails.from_state(tails) if tails else None
             det.components_ = meta["components"]
             if ("memory" in det.components_) != (det.memory_ is not None):
                 raise ValueError("row memory and components disagree")
+            if ("marginal" in det.components_) != (det.marginal_ is not None):
+                raise ValueError("marginal tails and components disagree")
             scoring = meta["scoring"]
             n_models = int(scoring.get("folds", 1))  # models before cross-fitting: one
             scales = scoring["error_scale"] if "folds" in scoring else [scoring["error_scale"]]
