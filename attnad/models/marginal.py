@@ -48,22 +48,30 @@ class MarginalTails:
             grid[start:start + COLUMN_BLOCK] = block[pos].T
         return cls(grid.contiguous())
 
-    def column_surprise(self, x: torch.Tensor) -> torch.Tensor:
-        """(n, D) two-sided tail surprisal of each cell, in nats."""
+    def _surprise_t(self, x: torch.Tensor) -> torch.Tensor:
+        """(D, n) float64 two-sided tail surprisal of each cell, in nats. A row's score must not
+        depend on the batch it comes in, so nothing here reduces across rows or columns."""
         k = self.grid.shape[1]
         xt = x.float().T.contiguous()  # (D, n)
         at_most = torch.searchsorted(self.grid, xt, right=True)  # quantiles <= x
         below = torch.searchsorted(self.grid, xt)  # quantiles < x
-        left = (at_most + 1).float() / (k + 1)  # +1: a value past every quantile is rare, not
-        right = (k - below + 1).float() / (k + 1)  # impossible
-        return (-torch.log(2.0 * torch.minimum(left, right))).clamp_min_(0.0).T
+        left = (at_most + 1).double() / (k + 1)  # +1: a value past every quantile is rare, not
+        right = (k - below + 1).double() / (k + 1)  # impossible
+        return (-torch.log(2.0 * torch.minimum(left, right))).clamp_min_(0.0)
+
+    def column_surprise(self, x: torch.Tensor) -> torch.Tensor:
+        """(n, D) two-sided tail surprisal of each cell, in nats."""
+        return self._surprise_t(x).T
 
     @torch.inference_mode()
     def surprise(self, x: torch.Tensor) -> torch.Tensor:
         """Summed surprisal of each row, (n,) float64."""
         out = torch.zeros(x.shape[0], dtype=torch.float64)
         for start in range(0, x.shape[0], CHUNK):
-            out[start:start + CHUNK] = self.column_surprise(x[start:start + CHUNK]).sum(1).double()
+            cells = self._surprise_t(x[start:start + CHUNK])  # (D, B)
+            total = out[start:start + CHUNK]
+            for column in cells:  # column by column: the same order of additions for any B
+                total += column
         return out
 
     def state(self) -> dict[str, torch.Tensor]:
