@@ -103,8 +103,8 @@ def test_wide_table_pools_columns_and_still_finds_a_corrupt_one():
     det = Detector(cfg).fit(df)
     assert det.model_.grouped
     scores, contrib, _ = det.score_with_contributions(df)
-    # one cell of 150 is diluted in the row's mean, so the row ranks well but not first (41st
-    # of 600 without the column-tail part, 65th with it: 150 copies of 3 factors make rows with
-    # extreme factors extreme in every column); the contributions must still name the cell
+    # one cell of 150 is diluted in the row's mean, so the row ranks well but not first (47th
+    # of 600 before the column-tail part, 65th with it: 150 mixtures of 3 factors make rows
+    # with extreme factors extreme in every column); the contributions must still name the cell
     assert _rank_of(scores, 7) < 90
     assert det.preprocessor_.feature_names[int(np.argmax(contrib[7]))] == "c42"
