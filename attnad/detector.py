@@ -109,11 +109,15 @@ class Detector:
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
         n_num, cards = self.preprocessor_.n_numeric, self.preprocessor_.cardinalities
+        weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0),
+                   "marginal": getattr(cfg.model, "marginal_weight", 0.0)}
+        use_memory = getattr(cfg.model, "n_memories", 0) > 0 and weights["memory"] > 0
+        use_marginal = weights["marginal"] > 0
         memory_floats = 0
         width = n_num + sum(max(c - 2, 0) for c in cards)  # row-vector columns
-        if getattr(cfg.model, "n_memories", 0) and getattr(cfg.model, "memory_weight", 0) > 0:
+        if use_memory:
             memory_floats = cfg.model.n_memories * min(cfg.model.memory_size, table.num_rows) * width
-        if getattr(cfg.model, "marginal_weight", 0) > 0:
+        if use_marginal:
             memory_floats += min(MARGINAL_GRID, table.num_rows) * width
         check_model_size(lambda: build_model(cfg.model, n_num, cards), cfg.model, source=source,
                          batch=min(cfg.train.batch_size, table.num_rows),
@@ -136,9 +140,6 @@ class Detector:
         raw, calib_groups = self._fit_error_scales(calib)
         self._scorers = None
         self.memory_ = self.marginal_ = None
-        use_memory = (getattr(cfg.model, "n_memories", 0)
-                      and getattr(cfg.model, "memory_weight", 0) > 0)
-        use_marginal = getattr(cfg.model, "marginal_weight", 0) > 0
         if use_memory or use_marginal:
             vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
             if use_memory:
@@ -151,8 +152,6 @@ class Detector:
         for scorer, idx in zip(self.scorers, calib_groups):
             recon[idx] = scorer.normalise(raw[idx]).mean(axis=1)
         parts = self._component_scores(calib, recon)
-        weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0),
-                   "marginal": getattr(cfg.model, "marginal_weight", 0.0)}
         self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
                             for name, v in parts.items()}
         train_scores = combine_components(parts, self.components_)
@@ -215,17 +214,16 @@ class Detector:
 
     def _component_scores(self, enc: Encoded, recon: np.ndarray | None = None) -> dict:
         """Raw score of each part of the model: cell reconstruction and, when on, row memory and
-        per-column tail surprise (models saved before it have no `marginal_`)."""
+        per-column tail surprise (both share the row vectors)."""
         if recon is None:
             recon, _ = self.reconstruction(enc)
         parts = {"reconstruction": recon}
-        marginal = getattr(self, "marginal_", None)
-        if self.memory_ is not None or marginal is not None:
+        if self.memory_ is not None or self.marginal_ is not None:
             vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
             if self.memory_ is not None:
                 parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
-            if marginal is not None:
-                parts["marginal"] = marginal.surprise(vectors).numpy()
+            if self.marginal_ is not None:
+                parts["marginal"] = self.marginal_.surprise(vectors).numpy()
         return parts
 
     # ---- scoring -------------------------------------------------------------------------
