@@ -17,6 +17,10 @@ import torch.nn.functional as F
 from torch import nn
 
 
+PLAIN_PAIRS = 512  # (row, mask) pairs per forward pass on CPU: bigger batches lose time to cache
+# misses and page faults (measured: 512 beats 2048 by 10-30%)
+
+
 class FeatureTokenizer(nn.Module):
     """One d-dimensional token per feature: x_j * w_j + b_j for numbers, an embedding for categories."""
 
@@ -177,6 +181,23 @@ class MaskedCellModel(nn.Module):
             logp = F.log_softmax(cat_logits, dim=-1)  # (B, Fc, Cmax)
             errs.append(-logp.gather(-1, cat.unsqueeze(-1)).squeeze(-1))
         return torch.cat(errs, dim=1)
+
+    def masked_errors(self, num, num_missing, cat, masks: torch.Tensor) -> torch.Tensor:
+        """Each cell's error under each of the fixed scoring masks, (M, B, F); NaN where the mask
+        showed the cell or the cell is missing (it has no target). Models may override this with
+        a cheaper exact computation; this one runs every (mask, row) pair through `cell_errors`."""
+        M, B = masks.shape[0], num.shape[0]
+        step = max(1, PLAIN_PAIRS // M) if num.device.type == "cpu" else B
+        out = []
+        for s in range(0, B, step):
+            n, miss, c = num[s:s + step], num_missing[s:s + step], cat[s:s + step]
+            b = n.shape[0]
+            mask = masks.repeat_interleave(b, dim=0)  # (M*b, F): mask-major
+            n, miss, c = n.repeat(M, 1), miss.repeat(M, 1), c.repeat(M, 1)
+            err = self.cell_errors(n, miss, c, mask)  # (M*b, F)
+            err = err.masked_fill(~hidden_cells(mask, miss, self.n_numeric), float("nan"))
+            out.append(err.view(M, b, -1))
+        return torch.cat(out, dim=1)
 
 
 def hidden_cells(mask: torch.Tensor, num_missing: torch.Tensor, n_numeric: int) -> torch.Tensor:

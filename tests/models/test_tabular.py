@@ -108,3 +108,36 @@ def test_wide_table_pools_columns_and_still_finds_a_corrupt_one():
     # with extreme factors extreme in every column); the contributions must still name the cell
     assert _rank_of(scores, 7) < 90
     assert det.preprocessor_.feature_names[int(np.argmax(contrib[7]))] == "c42"
+
+
+@pytest.mark.parametrize("n_numeric,cardinalities,n_layers", [
+    (12, [], 2),          # numbers only, the default depth
+    (5, [3, 7, 2], 2),    # numbers with missing cells and categories
+    (4, [5], 1),          # one block: first and last at once
+    (0, [4, 6, 3], 3),    # categories only, three blocks
+])
+def test_scoring_shortcut_equals_the_plain_forward_pass(n_numeric, cardinalities, n_layers):
+    """TabularTransformer.masked_errors skips work that the masks repeat; it must give the
+    errors of running every (row, mask) pair through the model."""
+    import torch
+
+    from attnad.config import TabularTransformerConfig
+    from attnad.models.masked import MaskedCellModel, scoring_masks
+    from attnad.models.tabular import TabularTransformer
+    torch.manual_seed(0)
+    model = TabularTransformer(TabularTransformerConfig(n_layers=n_layers), n_numeric,
+                               cardinalities).eval()
+    rows = 70
+    num = torch.randn(rows, n_numeric) * 3
+    missing = torch.rand(rows, n_numeric) < 0.15
+    num = num.masked_fill(missing, 0.0)
+    cat = torch.stack([torch.randint(0, c, (rows,)) for c in cardinalities], 1) \
+        if cardinalities else torch.zeros(rows, 0, dtype=torch.long)
+    masks = scoring_masks(n_numeric + len(cardinalities), 0.3, 8, seed=1)
+    with torch.inference_mode():
+        plain = MaskedCellModel.masked_errors(model, num, missing, cat, masks)
+        fast = model.masked_errors(num, missing, cat, masks)
+    assert fast.shape == plain.shape == (len(masks), rows, n_numeric + len(cardinalities))
+    assert torch.equal(fast.isnan(), plain.isnan())
+    assert (~plain.isnan()).sum() > 0
+    torch.testing.assert_close(fast.nan_to_num(0), plain.nan_to_num(0), rtol=1e-5, atol=1e-5)
