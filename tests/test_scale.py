@@ -50,8 +50,8 @@ def test_ray_engine_scores_equal_the_local_engine(parquet_dir, fitted, model_dir
     got = pd.read_parquet(tmp_path / "ray")
     score_dataset(fitted, files, tmp_path / "local", flags=False)
     local = pd.concat([pd.read_parquet(p) for p in sorted((tmp_path / "local").rglob("*.parquet"))])
-    # every row once, with the local engine's score; the order across Ray's output files is not
-    # guaranteed (1 run in 3 put the second input file's rows first), so rows are matched by id
+    # every row once, with the local engine's score; Ray does not keep row order (seen: the
+    # second input file's rows first; batches swapped inside one output file), so match by id
     assert sorted(got["id"]) == sorted(df["id"])
     got = got.set_index("id")
     local = local.set_index("id").loc[got.index]

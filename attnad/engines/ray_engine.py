@@ -67,8 +67,8 @@ def score_ray(model_dir: Path, det, src, output: Path, *, keep: list[str] | None
         ray.init(address=address, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING)
     ctx = ray.data.DataContext.get_current()
-    ctx.execution_options.preserve_order = True  # keeps blocks in order; file order across
-    # Ray's write tasks is still not guaranteed (README)
+    ctx.execution_options.preserve_order = True  # asks Ray to keep blocks in order; it does not
+    # always (README, Ray): the output is every row once, in no guaranteed order
     ctx.enable_progress_bars = False
     cpus = int(ray.cluster_resources().get("CPU", 1))
     actors = max(1, cpus - 1)
