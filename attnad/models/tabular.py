@@ -140,7 +140,8 @@ class TabularTransformer(MaskedCellModel):
             err[:, is_num] = e.masked_fill(num_missing[:, f], float("nan"))
         if (~is_num).any():
             c = where[~is_num] - self.n_numeric
-            logits = torch.einsum("bkd,kcd->bkc", h[:, ~is_num], head.cat_weight[c]) + head.cat_bias[c]
+            logits = torch.einsum("bkd,kcd->bkc", h[:, ~is_num], head.cat_weight[c])
+            logits = logits + head.cat_bias[c]
             logp = F.log_softmax(logits.masked_fill(~head.cat_valid[c], float("-inf")), dim=-1)
             err[:, ~is_num] = -logp.gather(-1, cat[:, c].unsqueeze(-1)).squeeze(-1)
         return err
