@@ -61,6 +61,23 @@ class Block(nn.Module):
         x = x + self.attn(self.ln1(x), valid)
         return x + self.mlp(self.ln2(x))
 
+    def forward_for_scoring(self, x, qkv=None, queries=None):
+        """`forward(x)` in eval mode, with two shortcuts: `qkv`, the first projection when it is
+        already known, and `queries`, the tokens whose outputs are needed (the rest serve only
+        as keys and values), so the attention output, the MLP and the residuals run on those
+        tokens alone."""
+        attn = self.attn
+        B, T, d = x.shape
+        H, dh = attn.n_heads, d // attn.n_heads
+        if qkv is None:
+            qkv = attn.qkv(self.ln1(x))
+        q, k, v = qkv.view(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)  # each (B, H, T, dh)
+        if queries is not None:
+            q, x = q[:, :, queries], x[:, queries]
+        y = F.scaled_dot_product_attention(q, k, v)  # (B, H, Tq, dh)
+        x = x + attn.out(y.transpose(1, 2).reshape(B, x.shape[1], d))
+        return x + self.mlp(self.ln2(x))
+
 
 @torch.no_grad()
 def attention_maps(blocks, h: torch.Tensor, valid=None) -> torch.Tensor:
@@ -122,7 +139,7 @@ class TabularTransformer(MaskedCellModel):
             qkv[:, where] = qkv_hidden[:, where]
             for i, block in enumerate(self.blocks):
                 last = i == len(self.blocks) - 1
-                x = _block_forward(block, x, qkv if i == 0 else None, where if last else None)
+                x = block.forward_for_scoring(x, qkv if i == 0 else None, where if last else None)
             out[m, :, where] = self._hidden_errors(x, where, num, num_missing, cat)
         return out
 
@@ -145,20 +162,3 @@ class TabularTransformer(MaskedCellModel):
             logp = F.log_softmax(logits.masked_fill(~head.cat_valid[c], float("-inf")), dim=-1)
             err[:, ~is_num] = -logp.gather(-1, cat[:, c].unsqueeze(-1)).squeeze(-1)
         return err
-
-
-def _block_forward(block: Block, x, qkv=None, queries=None):
-    """`block(x)` with two shortcuts for scoring: `qkv`, the first projection when it is already
-    known, and `queries`, the tokens whose outputs are needed (the rest serve only as keys and
-    values), so the attention, the MLP and the residuals run on those tokens alone."""
-    attn = block.attn
-    B, T, d = x.shape
-    H, dh = attn.n_heads, d // attn.n_heads
-    if qkv is None:
-        qkv = attn.qkv(block.ln1(x))
-    q, k, v = qkv.view(B, T, 3, H, dh).permute(2, 0, 3, 1, 4)  # each (B, H, T, dh)
-    if queries is not None:
-        q, x = q[:, :, queries], x[:, queries]
-    y = F.scaled_dot_product_attention(q, k, v)  # (B, H, Tq, dh)
-    x = x + attn.out(y.transpose(1, 2).reshape(B, x.shape[1], d))
-    return x + block.mlp(block.ln2(x))
