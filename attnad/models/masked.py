@@ -173,6 +173,10 @@ class MaskedCellModel(nn.Module):
             tokens = self.tokenizer(num, num_missing, cat, mask)  # (B, F, d)
             h = self.mix(tokens, mask)  # (B, F, d)
             num_pred, cat_logits = self.head(h)
+        return self.errors(num_pred, cat_logits, num, num_missing, cat)
+
+    def errors(self, num_pred, cat_logits, num, num_missing, cat):
+        """Per-cell errors, (B, F), of the head's predictions against the row's own cells."""
         errs = []
         if self.n_numeric:
             e = (num_pred - num) ** 2

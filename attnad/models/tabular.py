@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from attnad.config import TabularTransformerConfig
-from attnad.models.masked import MaskedCellModel
+from attnad.models.masked import MaskedCellModel, hidden_cells
 
 
 class SelfAttention(nn.Module):
@@ -115,50 +115,29 @@ class TabularTransformer(MaskedCellModel):
         a visible cell's token, its layer norm and its query/key/value projection in the first
         block are the same under every mask (and a hidden cell's are the same for every row),
         so they are computed once per row (or once per feature) instead of once per (row, mask);
-        and in the last block only the hidden cells need a query, an MLP pass and a prediction,
-        while every cell still serves as key and value. The result equals the plain forward pass
-        up to float rounding (tested)."""
+        and in the last block only the hidden cells need a query, the attention output and an
+        MLP pass, while every cell still serves as key and value. The result equals the plain
+        forward pass up to float rounding (tested)."""
         if self.grouped or self.training:
             return super().masked_errors(num, num_missing, cat, masks)
         B, F_ = num.shape[0], self.n_features
         shown = torch.zeros(B, F_, dtype=torch.bool, device=num.device)
         tokens = self.tokenizer(num, num_missing, cat, shown)  # (B, F, d), nothing hidden
-        tok = self.tokenizer
-        hidden_tokens = (tok.mask_embedding + tok.feature_embedding).expand(B, F_, -1)  # (B, F, d)
+        hidden = self.tokenizer.mask_embedding + self.tokenizer.feature_embedding  # (F, d)
         first = self.blocks[0]
         qkv_shown = first.attn.qkv(first.ln1(tokens))  # (B, F, 3d)
-        qkv_hidden = first.attn.qkv(first.ln1(hidden_tokens[:1])).expand(B, -1, -1)
-        out = torch.full((masks.shape[0], B, F_), float("nan"), device=num.device)
+        qkv_hidden = first.attn.qkv(first.ln1(hidden))  # (F, 3d)
+        out = torch.empty(masks.shape[0], B, F_, device=num.device)
+        final = torch.zeros_like(tokens)  # last block's outputs, at the hidden cells only
         for m, mask in enumerate(masks):
             where = mask.nonzero().flatten()  # hidden features of this mask
-            if where.numel() == 0:
-                continue
-            x = tokens.clone()
-            x[:, where] = hidden_tokens[:, where]
-            qkv = qkv_shown.clone()
-            qkv[:, where] = qkv_hidden[:, where]
+            x, qkv = tokens.clone(), qkv_shown.clone()
+            x[:, where], qkv[:, where] = hidden[where], qkv_hidden[where]
             for i, block in enumerate(self.blocks):
                 last = i == len(self.blocks) - 1
                 x = block.forward_for_scoring(x, qkv if i == 0 else None, where if last else None)
-            out[m, :, where] = self._hidden_errors(x, where, num, num_missing, cat)
+            final[:, where] = x
+            err = self.errors(*self.head(final), num, num_missing, cat)  # (B, F)
+            out[m] = err.masked_fill(~hidden_cells(mask.expand(B, -1), num_missing,
+                                                   self.n_numeric), float("nan"))
         return out
-
-    def _hidden_errors(self, h, where, num, num_missing, cat):
-        """Errors of the features `where`, (B, k), from their final tokens h (B, k, d): the
-        reconstruction head applied to those features only; NaN for missing numeric cells."""
-        head = self.head
-        h = head.norm(h)
-        err = torch.empty(h.shape[:2], device=h.device)
-        is_num = where < self.n_numeric
-        if is_num.any():
-            f = where[is_num]
-            pred = (h[:, is_num] * head.num_weight[f]).sum(-1) + head.num_bias[f]
-            e = (pred - num[:, f]) ** 2
-            err[:, is_num] = e.masked_fill(num_missing[:, f], float("nan"))
-        if (~is_num).any():
-            c = where[~is_num] - self.n_numeric
-            logits = torch.einsum("bkd,kcd->bkc", h[:, ~is_num], head.cat_weight[c])
-            logits = logits + head.cat_bias[c]
-            logp = F.log_softmax(logits.masked_fill(~head.cat_valid[c], float("-inf")), dim=-1)
-            err[:, ~is_num] = -logp.gather(-1, cat[:, c].unsqueeze(-1)).squeeze(-1)
-        return err
