@@ -68,6 +68,19 @@ class TabularTransformerConfig(_Section):
     marginal_weight: float = Field(1.0, ge=0, le=1000)  # weight of per-column tail surprise (0 = off)
 
 
+class LeaveOneOutConfig(_Section):
+    type: Literal["leave_one_out"] = "leave_one_out"
+    d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
+    n_layers: int = Field(2, ge=1, le=12)  # query-stream blocks
+    n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
+    max_tokens: int = Field(64, ge=2, le=4096)  # wider tables pool neighbouring columns per token
+    dropout: float = Field(0.0, ge=0, lt=1)
+    memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
+    n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
+    memory_weight: float = Field(1.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
+    marginal_weight: float = Field(1.0, ge=0, le=1000)  # weight of per-column tail surprise (0 = off)
+
+
 class AttentionPoolingConfig(_Section):
     type: Literal["attention_pooling"] = "attention_pooling"
     d_model: int = Field(32, ge=4, le=1024)  # width of each feature token
@@ -111,7 +124,8 @@ class TemporalTransformerConfig(_Section):
 TIMESERIES_MODELS = ("temporal_transformer", "attention_pooling")
 
 ModelConfig = Annotated[
-    Union[TabularTransformerConfig, AttentionPoolingConfig, TemporalTransformerConfig],
+    Union[TabularTransformerConfig, LeaveOneOutConfig, AttentionPoolingConfig,
+          TemporalTransformerConfig],
     Field(discriminator="type"),
 ]
 
@@ -152,7 +166,7 @@ class ScoreConfig(_Section):
 
 class Config(_Section):
     data: DataConfig = DataConfig()
-    model: ModelConfig = TabularTransformerConfig()
+    model: ModelConfig = LeaveOneOutConfig()
     train: TrainConfig = TrainConfig()
     threshold: ThresholdConfig = ThresholdConfig()
     score: ScoreConfig = ScoreConfig()
@@ -162,12 +176,12 @@ class Config(_Section):
     def _default_model_type(cls, raw):
         """`model:` without `type:` means the default model, so `--set model.d_model=8` works:
         temporal_transformer when data.time_column is set (time-series mode), else
-        tabular_transformer."""
+        leave_one_out."""
         if not isinstance(raw, dict):
             return raw
         data = raw.get("data")
         timeseries = isinstance(data, dict) and bool(data.get("time_column"))
-        default = "temporal_transformer" if timeseries else "tabular_transformer"
+        default = "temporal_transformer" if timeseries else "leave_one_out"
         if isinstance(raw.get("model"), dict) and "type" not in raw["model"]:
             raw = {**raw, "model": {"type": default, **raw["model"]}}
         elif raw.get("model") is None and timeseries:
@@ -180,7 +194,8 @@ def _format_errors(err: ValidationError, source: str) -> str:
     for e in err.errors():
         key = ".".join(str(p) for p in e["loc"] if not str(p).startswith("function-"))
         # discriminated unions add the tag to the path: model.tabular_transformer.d_model
-        for tag in ("tabular_transformer.", "attention_pooling.", "temporal_transformer."):
+        for tag in ("tabular_transformer.", "leave_one_out.", "attention_pooling.",
+                    "temporal_transformer."):
             key = key.replace(f"model.{tag}", "model.")
         parts.append(f"{key}: {e['msg']}")
     return f"{source}: invalid config: " + "; ".join(parts)

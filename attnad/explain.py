@@ -126,7 +126,7 @@ def _model_attention(model, enc, masks: torch.Tensor, device) -> np.ndarray:
     acc = torch.zeros(B, model.n_features, device=device)
     for m in masks:
         mask = m.expand(B, -1)
-        maps = model.attention_maps(model.tokenizer(num, miss, cat, mask)).mean(0)  # (B, Q, F)
+        maps = model.attention_maps(num, miss, cat, mask).mean(0)  # (B, Q, F)
         if maps.shape[1] == model.n_features:  # queries are the features: keep the hidden ones
             q = mask.float()
             acc += (maps * q[:, :, None]).sum(1) / q.sum(1, keepdim=True).clamp_min(1)

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from attnad.data.preprocess import Encoded
-from attnad.models.masked import MaskedCellModel, hidden_cells, random_masks
+from attnad.models.masked import MaskedCellModel, hidden_cells
 
 MAX_VALIDATION_ROWS = 4096
 AUTO_MIN_EPOCHS = 2  # with epochs: null, at least this many passes
@@ -111,7 +111,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     model.to(device)
     tr = to_tensors(enc.take(train_idx), device)
     va = to_tensors(enc.take(val_idx), device) if n_val else None
-    val_masks = random_masks(n_val, model.n_features, mask_ratio, gen, device) if n_val else None
+    val_masks = model.training_masks(n_val, mask_ratio, gen, device) if n_val else None
     net = model
     if ddp is not None:
         gen.manual_seed(cfg.seed + 7919 * ddp.rank)  # each rank its own masks and order
@@ -134,7 +134,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
         idx = perm[pos * batch:(pos + 1) * batch]
         pos += 1
         num, miss, cat = tr[0][idx], tr[1][idx], tr[2][idx]
-        mask = random_masks(len(idx), model.n_features, mask_ratio, gen, device)
+        mask = model.training_masks(len(idx), mask_ratio, gen, device)
         loss = trimmed_mean(row_losses(net, num, miss, cat, mask), cfg.trim_fraction)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+from attnad.models.leave_one_out import LeaveOneOutTransformer
 from attnad.models.masked import MaskedCellModel
 from attnad.models.pooling import AttentionPoolingModel
 from attnad.models.tabular import TabularTransformer
@@ -11,6 +12,7 @@ from attnad.models.temporal import MaskedStepModel, TemporalPooling, TemporalTra
 REGISTRY = {
     "tabular_transformer": TabularTransformer,
     "attention_pooling": AttentionPoolingModel,
+    "leave_one_out": LeaveOneOutTransformer,
 }
 
 

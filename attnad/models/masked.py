@@ -154,6 +154,14 @@ class MaskedCellModel(nn.Module):
     def mix(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
+    def training_masks(self, batch: int, ratio: float, generator: torch.Generator, device):
+        """The cells each training row hides and learns to predict, (batch, F) bool."""
+        return random_masks(batch, self.n_features, ratio, generator, device)
+
+    def scoring_masks(self, ratio: float, n_masks: int, seed: int) -> torch.Tensor:
+        """The fixed masks a row is scored under, (M, F) bool: every cell hidden at least once."""
+        return scoring_masks(self.n_features, ratio, n_masks, seed)
+
     def cell_errors(self, num, num_missing, cat, mask):
         """Squared error (numbers) or negative log-likelihood (categories) per cell, (B, F).
 

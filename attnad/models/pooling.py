@@ -46,7 +46,7 @@ class AttentionPoolingModel(MaskedCellModel):
         return self.f(z.unsqueeze(1) - tokens)  # (B, F, d): f(z - x_i)
 
     @torch.no_grad()
-    def attention_maps(self, tokens):
-        hidden = torch.zeros(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
-        _, a = self.pool(tokens, hidden)
+    def attention_maps(self, num, num_missing, cat, mask):
+        tokens = self.tokenizer(num, num_missing, cat, mask)
+        _, a = self.pool(tokens, torch.zeros_like(mask))
         return a.unsqueeze(0).unsqueeze(2)  # (1, B, 1, F)

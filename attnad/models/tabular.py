@@ -104,9 +104,10 @@ class TabularTransformer(MaskedCellModel):
             h = block(h)
         return h
 
-    def attention_maps(self, tokens):
-        """Per-layer attention weights averaged over heads, (L, B, F, F): what each cell looked at."""
-        return attention_maps(self.blocks, tokens)
+    def attention_maps(self, num, num_missing, cat, mask):
+        """Per-layer attention weights averaged over heads, (L, B, F, F), with the cells of `mask`
+        hidden: what each cell looked at."""
+        return attention_maps(self.blocks, self.tokenizer(num, num_missing, cat, mask))
 
     def masked_errors(self, num, num_missing, cat, masks):
         """The same errors as `MaskedCellModel.masked_errors`, computed with less work.
