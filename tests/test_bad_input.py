@@ -22,7 +22,7 @@ runner = CliRunner()
 TINY = ["--set=train.threads=1", "--set=train.min_steps=20", "--set=train.max_steps=20",
         "--set=train.batch_size=64", "--set=model.d_model=8", "--set=model.n_layers=1",
         "--set=model.n_heads=1", "--set=model.n_memories=2", "--set=model.memory_size=32",
-        "--set=model.n_score_masks=2", "--seed=0"]
+        "--seed=0"]
 
 
 def run(*args):

@@ -4,9 +4,9 @@ from attnad.config import Config, load_config
 from attnad.errors import ConfigError
 
 
-def test_defaults_are_tabular_transformer():
+def test_defaults_are_the_leave_one_out_model():
     cfg = load_config(None)
-    assert cfg.model.type == "tabular_transformer"
+    assert cfg.model.type == "leave_one_out"
     assert cfg.threshold.method == "quantile" and cfg.threshold.contamination == 0.01
 
 

@@ -23,7 +23,7 @@ def test_detect_report_for_a_table(tmp_path, model_dir, csv_file, table):
     rid = df.loc[kinds["extreme"], "id"]
     row = re.search(rf"<tr><td>{kinds['extreme']}</td><td>{rid}</td>.*?</tr>", text)
     assert row and "c 9" in row.group(0)  # the extreme c, with its share (9x%)
-    for key in ("tabular_transformer", "schema sha256", "1,200 rows", "quantile",
+    for key in ("leave_one_out", "schema sha256", "1,200 rows", "quantile",
                 "2 cell models; each row is scored by the one that did not train on it"):
         assert key in text
     missing_dir = tmp_path / "x" / "r.html"

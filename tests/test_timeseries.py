@@ -86,7 +86,7 @@ def _normal_rows(n: int, kinds: dict) -> np.ndarray:
 def test_config_defaults_to_the_temporal_model_in_time_series_mode():
     assert Config.model_validate({"data": {"time_column": "t"}}).model.type == "temporal_transformer"
     assert Config.model_validate({"data": {"time_column": "t"}, "model": {"window": 8}}).model.window == 8
-    assert Config().model.type == "tabular_transformer"
+    assert Config().model.type == "leave_one_out"
     with pytest.raises(ConfigError, match="does not work in time-series mode"):
         build_config({"data": {"time_column": "t"}, "model": {"type": "tabular_transformer"}})
     with pytest.raises(ConfigError, match="needs data.time_column"):
