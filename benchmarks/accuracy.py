@@ -811,6 +811,24 @@ def markdown_section(results: list[Result], section: str, detectors: list[str], 
 # ======================================================================================
 # main
 # ======================================================================================
+def reuse_results(path: str, results: list[Result], ran: list[str]) -> list[str]:
+    """Append to `results` an earlier run's results of the detectors not in `ran`, for the
+    (section, data set) pairs run now; returns those detectors in their earlier order."""
+    earlier = json.loads(Path(path).read_text(encoding="utf-8"))["results"]
+    here = {(r.section, r.dataset) for r in results}
+    fields = set(Result.__dataclass_fields__)
+    reused: list[str] = []
+    for d in earlier:
+        if d["detector"] in ran or (d["section"], d["dataset"]) not in here:
+            continue
+        d = {k: (float("nan") if v is None and k in ("auroc", "auprc", "seconds", "anomaly_rate")
+                 else v) for k, v in d.items() if k in fields}
+        results.append(Result(**d))
+        if d["detector"] not in reused:
+            reused.append(d["detector"])
+    return reused
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", default="../shared/data", help="folder with manifest.json (default ../shared/data)")
@@ -826,6 +844,10 @@ def parse_args(argv=None):
     p.add_argument("--top-categories", type=int, default=20, help="one-hot columns per categorical column")
     p.add_argument("--threads", type=int, default=1, help="torch threads for attnad (BLAS pools are set to 1)")
     p.add_argument("--attnad-set", action="append", default=[], metavar="KEY=VALUE", help="attnad config override, e.g. train.epochs=5")
+    p.add_argument("--reuse", default=None, metavar="JSON",
+                   help="add the results of detectors not run here from an earlier results JSON "
+                        "(same data sets and sections only), e.g. the baselines when only attnad "
+                        "changed; the report says which detectors were reused")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
     args = p.parse_args(argv)
     args.protocols = ["U", "S"] if args.protocol == "both" else [args.protocol]
@@ -892,6 +914,9 @@ def main(argv=None) -> int:
         elif ds["kind"] == "timeseries" and ts_det:
             results += run_timeseries(ds, data_dir, args, ts_det, log)
     wall = time.perf_counter() - t_start
+    reused = reuse_results(args.reuse, results, detectors) if args.reuse else []
+    tab_det += [d for d in reused if d in TAB_BASELINES and d not in tab_det]
+    ts_det += [d for d in reused if d in TS_BASELINES and d not in ts_det]
 
     sections = [s for s in ("tabular-U", "tabular-S", "timeseries") if any(r.section == s for r in results)]
     versions = {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__}
@@ -910,6 +935,9 @@ def main(argv=None) -> int:
     ]
     if "attnad" in detectors and attnad_available():
         header += [f"attnad: {attnad_available()}", ""]
+    if reused:
+        header += [f"Not rerun, results taken from `{Path(args.reuse).name}`: {', '.join(reused)}.",
+                   ""]
     body, summaries = [], {}
     for s in sections:
         det_s = tab_det if s.startswith("tabular") else ts_det
