@@ -3,7 +3,8 @@
 Contributions are the per-feature terms of the row's reconstruction score (attnad.score): a
 column's share is how much of the score its cells' normalised errors make up. Attention is read
 from the model's attention layers, averaged over heads and layers, while it fills in the cells
-hidden by its fixed scoring masks (averaged over the masks):
+it predicts (every cell in leave_one_out; in the masked models, those hidden by its fixed scoring
+masks, averaged over the masks):
 
 - tables: for each column, the share of attention the hidden cells paid to it, i.e. which columns
   the model used to predict the others (a column the model never looks at cannot explain others);
