@@ -93,7 +93,10 @@ class LeaveOneOutTransformer(MaskedCellModel):
 
     def predict(self, num, num_missing, cat):
         content = self.content(num, num_missing, cat)
-        g = self.queries  # (T, d): the first block's queries are the same for every row
+        # (T, d): the first block's queries are the same for every row. A copy, because torch's
+        # module hooks (FlopCounterMode's, in benchmarks/speed.py) fail on a parameter passed
+        # as a module input without gradients
+        g = self.queries.clone()
         for block in self.blocks:
             g = block(g, content, self.allowed)
         if self.grouped:
@@ -132,7 +135,7 @@ class LeaveOneOutTransformer(MaskedCellModel):
         over heads, (L, B, F, F); `mask` plays no part. The share paid to the "nothing" key is
         left out and the rest rescaled to sum to 1: which cells a prediction came from."""
         content = self.content(num, num_missing, cat)
-        g, maps = self.queries, []
+        g, maps = self.queries.clone(), []
         for block in self.blocks:
             g, w = block(g, content, self.allowed, return_weights=True)
             cells = w.mean(1)[:, :, :-1]
