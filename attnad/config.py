@@ -74,7 +74,7 @@ class LeaveOneOutConfig(_Section):
     n_layers: int = Field(2, ge=1, le=12)  # query-stream blocks
     n_heads: int = Field(4, ge=1, le=32)  # attention heads (d_model must divide by it)
     max_tokens: int = Field(64, ge=2, le=4096)  # wider tables pool neighbouring columns per token
-    dropout: float = Field(0.0, ge=0, lt=1)
+    dropout: float = Field(0.0, ge=0, lt=1)  # off by default: reconstruction needs no noise
     memory_size: int = Field(256, ge=2, le=65_536)  # training rows per attention memory
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
     memory_weight: float = Field(1.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
