@@ -6,7 +6,8 @@ wherever they mean the same thing:
 - weights shared by all features (attention blocks, pooling, mask embedding, positions) when
   their shapes match;
 - per-feature weights (a numeric column's embedding and prediction head, a feature's identity
-  embedding) row by row for the features both models have, matched by name;
+  embedding, leave_one_out's per-column query) row by row for the features both models have,
+  matched by name;
 - per-category weights only when the categorical features and their vocabularies are identical.
 
 Everything else keeps its fresh initialisation. Input scaling, error scales, memories and the
@@ -24,14 +25,16 @@ from attnad.errors import ModelError, UserError
 # parameters indexed by a tabular feature, and which feature list indexes their first dimension
 NUMERIC_ROWS = ("tokenizer.num_weight", "tokenizer.num_bias", "tokenizer.num_missing",
                 "head.num_weight", "head.num_bias")
-FEATURE_ROWS = ("tokenizer.feature_embedding",)
+FEATURE_ROWS = ("tokenizer.feature_embedding", "queries")  # queries: leave_one_out, one per
+# feature unless a wide table pools its columns (then one per token: not copied across schemas)
 CATEGORY_PARAMS = ("tokenizer.cat_embedding.weight", "tokenizer.cat_offsets", "head.cat_weight",
                    "head.cat_bias", "head.cat_valid")
-FEATURE_PREFIXES = ("tokenizer.", "head.", "numeric_groups.", "encoder.")  # depend on the features
+FEATURE_PREFIXES = ("tokenizer.", "head.", "numeric_groups.", "encoder.",
+                    "queries")  # depend on the features
 
 
 def _copy_rows(dst: torch.Tensor, src: torch.Tensor, old: list[str], new: list[str]) -> int:
-    if dst.shape[1:] != src.shape[1:]:
+    if dst.shape[1:] != src.shape[1:] or len(dst) != len(new) or len(src) != len(old):
         return 0
     pos = {name: i for i, name in enumerate(old)}
     n = 0

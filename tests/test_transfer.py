@@ -74,6 +74,11 @@ def test_overlapping_columns_copy_row_by_row(fitted):
     w, w_old = model.tokenizer.num_weight, fitted.model_.tokenizer.num_weight
     assert torch.equal(w[new_names.index("c")], w_old[old_names.index("c")].to(w.device))
     assert torch.equal(w[new_names.index("z")], before["tokenizer.num_weight"][new_names.index("z")])
+    # leave_one_out's per-column queries follow the columns by name, like their embeddings
+    feats, feats_old = pre.feature_names, fitted.preprocessor_.feature_names
+    q, q_old = model.queries, fitted.model_.queries
+    assert torch.equal(q[feats.index("c")], q_old[feats_old.index("c")].to(q.device))
+    assert torch.equal(q[feats.index("z")], before["queries"][feats.index("z")])
     blocks = [k for k in before if k.startswith("blocks.")]
     assert blocks and all(torch.equal(model.state_dict()[k], fitted.model_.state_dict()[k].cpu())
                           for k in blocks)
