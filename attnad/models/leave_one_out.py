@@ -63,6 +63,10 @@ class CrossBlock(nn.Module):
 
 
 class LeaveOneOutTransformer(MaskedCellModel):
+    """A `MaskedCellModel` for its tokenizer, head, errors and wide-table pooling, and so that
+    scoring, cross-fitting and explanations treat it like the masked models; it hides nothing
+    (its tokenizers' mask embeddings stay unused)."""
+
     def __init__(self, cfg: LeaveOneOutConfig, n_numeric: int, cardinalities: list[int]):
         super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens)
         d = cfg.d_model
