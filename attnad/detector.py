@@ -130,9 +130,7 @@ class Detector:
         self.training_["fingerprint"] = data_fingerprint(table, self.schema_)
         if started is not None:
             self.training_["init_from"] = started
-        self.masks_ = self.model_.scoring_masks(getattr(cfg.model, "mask_ratio", 0.0),
-                                                getattr(cfg.model, "n_score_masks", 1),
-                                                cfg.train.seed)  # leave_one_out: one, all cells
+        self.masks_ = self.model_.scoring_masks(cfg.train.seed)
         calib = enc
         if len(enc) > CALIBRATION_ROWS:
             rng = np.random.default_rng(cfg.train.seed + 1)
@@ -169,7 +167,6 @@ class Detector:
         n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
                                                        MIN_TRAIN_ROWS) else 1
         self.models_, summaries, started = [], [], None
-        mask_ratio = getattr(cfg.model, "mask_ratio", 0.0)  # leave_one_out hides no cells
         for k in range(n_models):
             seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
             model = build_model(cfg.model, n_num, cards)
@@ -178,7 +175,7 @@ class Detector:
                 started = start_from(model, init_from, tabular_features(self.preprocessor_),
                                      timeseries=False)
             rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
-            summaries.append(train_model(model, rows, cfg.train, mask_ratio, self.device_,
+            summaries.append(train_model(model, rows, cfg.train, self.device_,
                                          _one_bar(progress, k, n_models), ddp=ddp).to_dict())
             self.models_.append(model)
         return summaries, started

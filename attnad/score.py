@@ -23,6 +23,8 @@ from attnad.train import to_tensors
 CPU_ROWS = 256  # rows per model call on CPU, all masks; the transformer runs one mask at a time
 # over them (TabularTransformer.masked_errors). Measured rows/s at 64 / 256 / 1,024 rows:
 # 2,333 / 2,799 / 2,457 on one thread, 3,190 / 3,529 / 3,577 on two (the last two within noise).
+# leave_one_out (one pass), one thread, three runs at 64 / 256 / 1,024 / 4,096 rows: about
+# 10-13k / 11.3-11.7k / 8.9-13.1k / 7.7-9.4k rows/s: 256 is as good as any.
 GPU_PAIRS = 16384  # (row, mask) pairs per model call on a GPU
 
 

@@ -6,7 +6,7 @@ highest loss in each batch (`train.trim_fraction`) are left out of the gradient,
 of anomalies in the training file are not learned as normal (trimmed loss, as in robust
 statistics' least trimmed squares).
 
-    summary = train_model(model, encoded, cfg.train, cfg.model.mask_ratio, device, progress)
+    summary = train_model(model, encoded, cfg.train, device, progress)
 """
 
 from __future__ import annotations
@@ -90,8 +90,8 @@ def one_cycle(opt, lr: float, total_steps: int, warmup: float = 0.1):
                                                pct_start=warmup, anneal_strategy="cos")
 
 
-def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
-                device: torch.device, progress=None, ddp=None) -> TrainSummary:
+def train_model(model: MaskedCellModel, enc: Encoded, cfg, device: torch.device, progress=None,
+                ddp=None) -> TrainSummary:
     """Fit in place; returns what happened. `progress(done, total, loss)` is called per step.
 
     `ddp` (attnad.engines.distributed.Context, under torchrun): every rank holds the same rows
@@ -111,7 +111,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
     model.to(device)
     tr = to_tensors(enc.take(train_idx), device)
     va = to_tensors(enc.take(val_idx), device) if n_val else None
-    val_masks = model.training_masks(n_val, mask_ratio, gen, device) if n_val else None
+    val_masks = model.training_masks(n_val, gen, device) if n_val else None
     net = model
     if ddp is not None:
         gen.manual_seed(cfg.seed + 7919 * ddp.rank)  # each rank its own masks and order
@@ -134,7 +134,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, mask_ratio: float,
         idx = perm[pos * batch:(pos + 1) * batch]
         pos += 1
         num, miss, cat = tr[0][idx], tr[1][idx], tr[2][idx]
-        mask = model.training_masks(len(idx), mask_ratio, gen, device)
+        mask = model.training_masks(len(idx), gen, device)
         loss = trimmed_mean(row_losses(net, num, miss, cat, mask), cfg.trim_fraction)
         opt.zero_grad(set_to_none=True)
         loss.backward()

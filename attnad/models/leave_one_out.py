@@ -124,12 +124,12 @@ class LeaveOneOutTransformer(MaskedCellModel):
                                                           self.n_numeric), float("nan"))
                             for m in masks])
 
-    def training_masks(self, batch, ratio, generator, device):
+    def training_masks(self, batch, generator, device):
         """Every cell of every row is a target: the attention pattern, not a mask, keeps each
-        cell from its own prediction (`ratio` is not used)."""
+        cell from its own prediction."""
         return torch.ones(batch, self.n_features, dtype=torch.bool, device=device)
 
-    def scoring_masks(self, ratio, n_masks, seed):
+    def scoring_masks(self, seed):
         """A single mask of every cell: one pass scores a row."""
         return torch.ones(1, self.n_features, dtype=torch.bool)
 

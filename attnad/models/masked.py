@@ -136,8 +136,10 @@ class GroupedNumericCells(nn.Module):
 class MaskedCellModel(nn.Module):
     """Tokenise, mix tokens (subclass), predict every cell; errors are reported for hidden cells."""
 
-    def __init__(self, n_numeric: int, cardinalities: list[int], d: int, max_tokens: int = 10**9):
+    def __init__(self, n_numeric: int, cardinalities: list[int], d: int, max_tokens: int = 10**9,
+                 mask_ratio: float = 0.3, n_score_masks: int = 8):
         super().__init__()
+        self.mask_ratio, self.n_score_masks = mask_ratio, n_score_masks
         self.n_numeric = n_numeric
         self.cardinalities = list(cardinalities)
         self.n_features = n_numeric + len(cardinalities)
@@ -154,13 +156,13 @@ class MaskedCellModel(nn.Module):
     def mix(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def training_masks(self, batch: int, ratio: float, generator: torch.Generator, device):
+    def training_masks(self, batch: int, generator: torch.Generator, device):
         """The cells each training row hides and learns to predict, (batch, F) bool."""
-        return random_masks(batch, self.n_features, ratio, generator, device)
+        return random_masks(batch, self.n_features, self.mask_ratio, generator, device)
 
-    def scoring_masks(self, ratio: float, n_masks: int, seed: int) -> torch.Tensor:
+    def scoring_masks(self, seed: int) -> torch.Tensor:
         """The fixed masks a row is scored under, (M, F) bool: every cell hidden at least once."""
-        return scoring_masks(self.n_features, ratio, n_masks, seed)
+        return scoring_masks(self.n_features, self.mask_ratio, self.n_score_masks, seed)
 
     def cell_errors(self, num, num_missing, cat, mask):
         """Squared error (numbers) or negative log-likelihood (categories) per cell, (B, F).

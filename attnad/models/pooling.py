@@ -36,7 +36,8 @@ class AttentionPooling(nn.Module):
 
 class AttentionPoolingModel(MaskedCellModel):
     def __init__(self, cfg: AttentionPoolingConfig, n_numeric: int, cardinalities: list[int]):
-        super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens)
+        super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens, cfg.mask_ratio,
+                         cfg.n_score_masks)
         d = cfg.d_model
         self.pool = AttentionPooling(d)
         self.f = nn.Sequential(nn.Linear(d, 2 * d), nn.GELU(), nn.Linear(2 * d, d))

@@ -94,7 +94,8 @@ def attention_maps(blocks, h: torch.Tensor, valid=None) -> torch.Tensor:
 
 class TabularTransformer(MaskedCellModel):
     def __init__(self, cfg: TabularTransformerConfig, n_numeric: int, cardinalities: list[int]):
-        super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens)
+        super().__init__(n_numeric, cardinalities, cfg.d_model, cfg.max_tokens, cfg.mask_ratio,
+                         cfg.n_score_masks)
         self.blocks = nn.ModuleList(
             Block(cfg.d_model, cfg.n_heads, cfg.dropout) for _ in range(cfg.n_layers))
 

@@ -56,7 +56,7 @@ def test_no_cell_sees_its_own_value(n_numeric, cardinalities, max_tokens):
 def test_every_present_cell_is_scored_in_one_pass():
     torch.manual_seed(0)
     model = build_model(LeaveOneOutConfig(d_model=8, n_heads=2), 5, [3]).eval()
-    masks = model.scoring_masks(0.3, 8, 0)
+    masks = model.scoring_masks(0)
     assert masks.shape == (1, 6) and bool(masks.all())
     num, miss, cat = _inputs(5, [3])
     err = model.masked_errors(num, miss, cat, masks)  # (1, B, F)
