@@ -49,7 +49,12 @@ class RowMemory:
     def __init__(self, memories: torch.Tensor, taus: torch.Tensor):
         self.memories = memories  # (J, m, D)
         self.taus = taus  # (J,)
-        self._scaled = None  # the memories rearranged for `energy`, built on first use
+        # the memories rearranged for `energy`: (D, J*m) weights, (J*m,) offsets, (J, m) norms
+        norms = (memories ** 2).sum(-1)
+        self._weight = (2.0 * memories / taus[:, None, None]).permute(2, 0, 1).reshape(
+            memories.shape[2], -1)
+        self._offset = (-norms / taus[:, None]).reshape(-1)
+        self._norms = norms
 
     @classmethod
     def fit(cls, vectors: torch.Tensor, size: int, count: int, seed: int) -> "RowMemory":
@@ -70,23 +75,17 @@ class RowMemory:
         first two terms are x times a fixed (D, J*m) matrix plus a fixed row, and |x|^2 / tau
         comes out of the log-sum-exp. That is a few passes over the (rows, J*m) logits instead
         of a dozen over each memory's distances."""
-        J, m, D = self.memories.shape
-        if self._scaled is None:
-            taus = self.taus[:, None]
-            self._scaled = ((2.0 * self.memories / taus[..., None]).permute(2, 0, 1).reshape(D, -1),
-                            (-(self.memories ** 2).sum(-1) / taus).reshape(-1),
-                            (self.memories ** 2).sum(-1))  # (D, J*m), (J*m,), (J, m)
-        weight, offset, norms = self._scaled
+        J, m, _ = self.memories.shape
         out = torch.empty(x.shape[0])
         for start in range(0, x.shape[0], CHUNK):
             xs = x[start:start + CHUNK]
             x2 = (xs * xs).sum(1, keepdim=True)  # (B, 1)
-            logits = torch.addmm(offset, xs, weight).view(-1, J, m)  # (|x|^2 - d) / tau
+            logits = torch.addmm(self._offset, xs, self._weight).view(-1, J, m)  # (|x|^2 - d) / tau
             best, where = logits.max(-1)  # (B, J): each memory's nearest row
             d_best = x2 - best * self.taus  # its squared distance
             # an exact copy: zero up to the rounding of |x|^2 + |m|^2 - 2 x.m, which grows with
             # the norms (float32: about 3e-7 of them at 40 columns, measured)
-            copy = d_best <= COPY_TOLERANCE * (x2 + norms.gather(1, where.T).T)
+            copy = d_best <= COPY_TOLERANCE * (x2 + self._norms.gather(1, where.T).T)
             if m > 1 and copy.any():  # (a one-row memory keeps its only row)
                 b, j = copy.nonzero(as_tuple=True)
                 logits[b, j, where[b, j]] = float("-inf")
