@@ -142,9 +142,9 @@ class Detector:
             vectors = torch.from_numpy(self.preprocessor_.row_vectors(enc))
             if use_memory:
                 self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
-                                             cfg.train.seed)
+                                             cfg.train.seed).to(self.device_)
             if use_marginal:
-                self.marginal_ = MarginalTails.fit(vectors)
+                self.marginal_ = MarginalTails.fit(vectors).to(self.device_)
             del vectors
         recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
         for scorer, idx in zip(self.scorers, calib_groups):
@@ -396,5 +396,9 @@ class Detector:
         det.device_ = resolve_device(device)
         for model in det.models_:
             model.to(det.device_).eval()
+        if det.memory_ is not None:
+            det.memory_ = det.memory_.to(det.device_)
+        if det.marginal_ is not None:
+            det.marginal_ = det.marginal_.to(det.device_)
         det._scorers = None
         return det

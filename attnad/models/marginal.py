@@ -30,11 +30,16 @@ import torch
 GRID = 1024  # quantiles kept per column: tail probabilities down to ~1/1,000
 COLUMN_BLOCK = 256  # columns sorted at a time when fitting (bounded temporaries on wide tables)
 CHUNK = 4096  # rows scored at a time
+GPU_CHUNK = 262_144  # on a GPU
 
 
 class MarginalTails:
     def __init__(self, grid: torch.Tensor):
         self.grid = grid  # (D, K) each column's training quantiles, ascending
+
+    def to(self, device) -> "MarginalTails":
+        """The same tails on `device` (beside the model on a GPU, as the row memory)."""
+        return MarginalTails(self.grid.to(device))
 
     @classmethod
     def fit(cls, vectors: torch.Tensor, grid_size: int = GRID) -> "MarginalTails":
@@ -52,7 +57,7 @@ class MarginalTails:
         """(D, n) float64 two-sided tail surprisal of each cell, in nats. A row's score must not
         depend on the batch it comes in, so nothing here reduces across rows or columns."""
         k = self.grid.shape[1]
-        xt = x.float().T.contiguous()  # (D, n)
+        xt = x.to(self.grid.device).float().T.contiguous()  # (D, n)
         at_most = torch.searchsorted(self.grid, xt, right=True)  # quantiles <= x
         below = torch.searchsorted(self.grid, xt)  # quantiles < x
         left = (at_most + 1).double() / (k + 1)  # +1: a value past every quantile is rare, not
@@ -61,21 +66,22 @@ class MarginalTails:
 
     def column_surprise(self, x: torch.Tensor) -> torch.Tensor:
         """(n, D) two-sided tail surprisal of each cell, in nats."""
-        return self._surprise_t(x).T
+        return self._surprise_t(x).T.cpu()
 
     @torch.inference_mode()
     def surprise(self, x: torch.Tensor) -> torch.Tensor:
         """Summed surprisal of each row, (n,) float64."""
-        out = torch.zeros(x.shape[0], dtype=torch.float64)
-        for start in range(0, x.shape[0], CHUNK):
-            cells = self._surprise_t(x[start:start + CHUNK])  # (D, B)
-            total = out[start:start + CHUNK]
+        out = torch.zeros(x.shape[0], dtype=torch.float64, device=self.grid.device)
+        chunk = CHUNK if self.grid.device.type == "cpu" else GPU_CHUNK
+        for start in range(0, x.shape[0], chunk):
+            cells = self._surprise_t(x[start:start + chunk])  # (D, B)
+            total = out[start:start + chunk]
             for column in cells:  # column by column: the same order of additions for any B
                 total += column
-        return out
+        return out.cpu()
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {"grid": self.grid}
+        return {"grid": self.grid.cpu()}
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> "MarginalTails":

@@ -24,6 +24,7 @@ NEIGHBOUR = 5  # tau: median squared distance to this neighbour inside a memory
 DROP_NATS = 60.0  # logits this far below a row's best match add nothing to logsumexp in float32
 CHUNK = 256  # rows scored at a time, all memories at once (one thread, 32 memories of 256:
 # 64 and 256 rows both ~24k rows/s, 1,024 rows 16k: the logits outgrow the cache)
+GPU_CHUNK = 8192  # on a GPU: (8192, 32 x 256) float32 logits are 256 MiB
 COPY_TOLERANCE = 1e-5  # a squared distance below this share of |x|^2 + |m|^2 is an exact copy
 
 
@@ -56,6 +57,11 @@ class RowMemory:
         self._offset = (-norms / taus[:, None]).reshape(-1)
         self._norms = norms
 
+    def to(self, device) -> "RowMemory":
+        """The same memory on `device`: on a GPU the energy runs beside the model, not on the
+        host's cores, which would otherwise be the slowest step of scoring."""
+        return RowMemory(self.memories.to(device), self.taus.to(device))
+
     @classmethod
     def fit(cls, vectors: torch.Tensor, size: int, count: int, seed: int) -> "RowMemory":
         n = vectors.shape[0]
@@ -76,9 +82,11 @@ class RowMemory:
         comes out of the log-sum-exp. That is a few passes over the (rows, J*m) logits instead
         of a dozen over each memory's distances."""
         J, m, _ = self.memories.shape
-        out = torch.empty(x.shape[0])
-        for start in range(0, x.shape[0], CHUNK):
-            xs = x[start:start + CHUNK]
+        device = self.memories.device
+        chunk = CHUNK if device.type == "cpu" else GPU_CHUNK
+        out = torch.empty(x.shape[0], device=device)
+        for start in range(0, x.shape[0], chunk):
+            xs = x[start:start + chunk].to(device)
             x2 = (xs * xs).sum(1, keepdim=True)  # (B, 1)
             logits = torch.addmm(self._offset, xs, self._weight).view(-1, J, m)  # (|x|^2 - d) / tau
             best, where = logits.max(-1)  # (B, J): each memory's nearest row
@@ -92,11 +100,11 @@ class RowMemory:
                 best = logits.max(-1).values
             shifted = (logits - best[..., None]).clamp_min_(-DROP_NATS).exp_().sum(-1)
             lse = best + shifted.log_()  # (B, J): log-sum-exp of (|x|^2 - d) / tau
-            out[start:start + CHUNK] = (x2 / self.taus - lse).mean(1)
-        return out
+            out[start:start + chunk] = (x2 / self.taus - lse).mean(1)
+        return out.cpu()
 
     def state(self) -> dict[str, torch.Tensor]:
-        return {"memories": self.memories, "taus": self.taus}
+        return {"memories": self.memories.cpu(), "taus": self.taus.cpu()}
 
     @classmethod
     def from_state(cls, state: dict[str, torch.Tensor]) -> "RowMemory":
