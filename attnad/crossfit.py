@@ -25,28 +25,43 @@ from attnad.data.preprocess import Encoded
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 
 
-def _mix(h: np.ndarray) -> np.ndarray:
-    """splitmix64 finaliser: every input bit moves every output bit (uint64 arithmetic wraps)."""
-    h = (h ^ (h >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
-    h = (h ^ (h >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
-    return h ^ (h >> np.uint64(31))
+HASH_ROWS = 16_384  # rows hashed at a time: the running hash and its temporaries stay in cache
+
+
+def _mix(h: np.ndarray, tmp: np.ndarray) -> None:
+    """splitmix64 finaliser, in place: every input bit moves every output bit (uint64 arithmetic
+    wraps). `tmp` is scratch of h's shape, so the 64 rounds of a 32-column row allocate nothing."""
+    for shift, mult in ((30, 0xBF58476D1CE4E5B9), (27, 0x94D049BB133111EB)):
+        np.right_shift(h, np.uint64(shift), out=tmp)
+        h ^= tmp
+        h *= np.uint64(mult)
+    np.right_shift(h, np.uint64(31), out=tmp)
+    h ^= tmp
 
 
 def row_hashes(enc: Encoded) -> np.ndarray:
     """A 64-bit hash of each row's cells (numbers by their float32 bits, missing flags, category
     codes), the same on every platform and for every batch split. (n,) uint64. Written here, not
-    pandas' hash_pandas_object, so a saved model's folds cannot move with a library upgrade."""
+    pandas' hash_pandas_object, so a saved model's folds cannot move with a library upgrade
+    (tests/test_crossfit.py pins four hashes)."""
     n = len(enc)
-    h = np.full(n, 0x243F6A8885A308D3, dtype=np.uint64)
-    num = np.ascontiguousarray(enc.num, dtype=np.float32)
-    num = np.where(num == 0, np.float32(0), num)  # -0.0 and 0.0 are the same cell
-    columns = [num.view(np.uint32).astype(np.uint64), enc.num_missing.astype(np.uint64),
-               enc.cat.astype(np.int64).view(np.uint64)]
-    with np.errstate(over="ignore"):
-        for block in columns:
-            for j in range(block.shape[1]):
-                h = _mix(h ^ (block[:, j] + _GOLDEN))
-    return h
+    out = np.empty(n, dtype=np.uint64)
+    for start in range(0, n, HASH_ROWS):
+        rows = slice(start, start + HASH_ROWS)
+        num = np.ascontiguousarray(enc.num[rows], dtype=np.float32)
+        num = np.where(num == 0, np.float32(0), num)  # -0.0 and 0.0 are the same cell
+        columns = [num.view(np.uint32).astype(np.uint64), enc.num_missing[rows].astype(np.uint64),
+                   enc.cat[rows].astype(np.int64).view(np.uint64)]
+        h = np.full(num.shape[0], 0x243F6A8885A308D3, dtype=np.uint64)
+        tmp = np.empty_like(h)
+        with np.errstate(over="ignore"):
+            for block in columns:
+                for j in range(block.shape[1]):
+                    np.add(block[:, j], _GOLDEN, out=tmp)
+                    h ^= tmp
+                    _mix(h, tmp)
+        out[rows] = h
+    return out
 
 
 def row_folds(enc: Encoded, k: int) -> np.ndarray:

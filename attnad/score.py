@@ -65,7 +65,10 @@ class Scorer:
         """(n, M, F) raw errors from `mask_errors` -> (n, F) contributions (see `contributions`)."""
         err = mask_errors.astype(np.float64)
         if self.error_scale is not None:
-            err = err / self.error_scale
+            err /= self.error_scale
+        if err.shape[1] == 1:  # one mask (leave_one_out): a cell's mean is its own error
+            e = err[:, 0]
+            return np.where(np.isfinite(e), e, 0.0)
         with np.errstate(invalid="ignore"):
             counts = np.isfinite(err).sum(axis=1)
             total = np.nansum(err, axis=1)

@@ -44,16 +44,23 @@ class Encoded:
         return Encoded(self.num[idx], self.num_missing[idx], self.cat[idx])
 
 
-def squash(z: np.ndarray) -> np.ndarray:
+def squash(z: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     """Identity within +-KNEE robust units of spread, k(1 + log(|z|/k)) beyond: smooth, monotone,
-    and growing slowly enough that one wild value cannot dominate training."""
-    a = np.abs(z)
-    return np.where(a <= KNEE, z, np.sign(z) * KNEE * (1.0 + np.log(np.maximum(a, KNEE) / KNEE)))
+    and growing slowly enough that one wild value cannot dominate training. `inplace`: into z,
+    a float array (scoring's hot path: one pass fewer per column)."""
+    out = z if inplace else np.array(z, dtype=np.result_type(z, np.float32))
+    far = np.abs(out) > KNEE  # the logarithm only where it is needed: most cells are inside
+    f = out[far]
+    out[far] = np.sign(f) * KNEE * (1.0 + np.log(np.abs(f) / KNEE))
+    return out
 
 
-def unsquash(s: np.ndarray) -> np.ndarray:
-    a = np.abs(s)
-    return np.where(a <= KNEE, s, np.sign(s) * KNEE * np.exp(np.maximum(a, KNEE) / KNEE - 1.0))
+def unsquash(s: np.ndarray, *, inplace: bool = False) -> np.ndarray:
+    out = s if inplace else np.array(s, dtype=np.result_type(s, np.float32))
+    far = np.abs(out) > KNEE
+    f = out[far]
+    out[far] = np.sign(f) * KNEE * np.exp(np.abs(f) / KNEE - 1.0)
+    return out
 
 
 def unsquash_torch(s: "torch.Tensor") -> "torch.Tensor":
@@ -75,8 +82,9 @@ def row_vectors(enc: Encoded, cardinalities: list[int],
     standardised columns uses); only values beyond them are compressed. Categories: one-hot over
     the vocabulary; missing and unseen values are all zeros, one unit from every known value.
     """
-    z = unsquash(enc.num.astype(np.float64))
-    num = np.sign(z) * np.log1p(np.abs(z))
+    z = unsquash(enc.num.astype(np.float64), inplace=True)
+    num = np.log1p(np.abs(z))
+    num *= np.sign(z)
     items = sorted((levels or {}).items())
     for start in range(0, len(items), LEVEL_BLOCK):  # blocks of columns: bounded temporaries
         cols = np.array([j for j, _ in items[start:start + LEVEL_BLOCK]])
@@ -216,9 +224,11 @@ class Preprocessor:
                 x = parts(f["source"])[0 if f["name"].endswith("hour_sin") else 1]
             isnan = np.isnan(x)
             with np.errstate(invalid="ignore", over="ignore"):
-                z = np.clip((x - f["center"]) / f["scale"], -CLIP, CLIP)
-            z = squash(np.where(isnan, 0.0, z))
-            num[:, j] = z
+                z = x - f["center"]  # a new array: x may be a cached datetime part
+                z /= f["scale"]
+                np.clip(z, -CLIP, CLIP, out=z)
+            z[isnan] = 0.0
+            num[:, j] = squash(z, inplace=True)
             miss[:, j] = isnan
         for j, c in enumerate(self.categorical):
             arr = cols[c["source"]]
