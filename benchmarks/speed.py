@@ -3,6 +3,7 @@
 Generates a ROWS x COLS float32 Parquet file (correlated columns), then measures, each in its own
 child process so peak RSS is that step's alone (os.wait4 rusage):
 
+- read_floor: pyarrow iter_batches over the file, every column touched, nothing written.
 - io_floor: pyarrow iter_batches + ParquetWriter(use_dictionary=False) reading the file and
   writing it back with two added columns: the fastest any scorer can be.
 - attnad_train: `attnad train` on a TRAIN_ROWS file (default config; it samples train.max_rows).
@@ -13,10 +14,12 @@ child process so peak RSS is that step's alone (os.wait4 rusage):
   is flat in the file size.
 
 It also counts the model's FLOPs per row (torch.utils.flop_counter), measures an fp32 matmul
-ceiling and the model-only throughput, and reports the achieved fraction of the ceiling.
+ceiling and the model-only throughput, and reports the achieved fraction of the ceiling, all on
+the scoring device (--device cuda: train and score on the GPU, the ceiling is the GPU's).
 
     python benchmarks/speed.py --rows 2000000 --cols 32 --threads 2 --out benchmarks/results/speed.json
     python benchmarks/speed.py --rows 100000 --train-rows 50000 --out /tmp/speed.json   # quick
+    python benchmarks/speed.py --rows 10000000 --device cuda --out speed_gpu.json        # GPU
 
 Needs the `bench` extra for IsolationForest (pip install -e '.[bench]').
 """
@@ -34,6 +37,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+READ = r"""
+import sys, pyarrow.compute as pc, pyarrow.parquet as pq
+for b in pq.ParquetFile(sys.argv[1]).iter_batches(batch_size=65536):
+    for c in b.columns:
+        pc.sum(c)
+"""
 
 FLOOR = r"""
 import sys, numpy as np, pyarrow as pa, pyarrow.parquet as pq
@@ -100,16 +110,18 @@ def run_child(cmd: list[str], env: dict) -> dict:
     return {"seconds": seconds, "peak_rss_mib": round(rss, 1), "stdout": out.decode()}
 
 
-def model_cost(model_dir: Path, data: Path, threads: int) -> dict:
-    """FLOPs per scored row, fp32 matmul ceiling, model-only rows/s (no file I/O)."""
+def model_cost(model_dir: Path, data: Path, threads: int, device: str) -> dict:
+    """FLOPs per scored row, fp32 matmul ceiling, model-only rows/s (no file I/O), on `device`."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
     from attnad.data.io import iter_batches
     from attnad.detector import Detector
     torch.set_num_threads(threads)
-    det = Detector.load(model_dir, device="cpu")
-    batch = next(iter_batches(data, 8192))
+    det = Detector.load(model_dir, device=device)
+    dev = det.device_
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    batch = next(iter_batches(data, 8192 if dev.type == "cpu" else 262_144))
     enc, _ = det.encode(batch)
     small = enc.take(slice(0, 512))
     with FlopCounterMode(display=False) as counter:
@@ -121,14 +133,18 @@ def model_cost(model_dir: Path, data: Path, threads: int) -> dict:
         with FlopCounterMode(display=False) as counter:
             det.memory_.energy(vec)
         memory_flops = counter.get_total_flops() / len(small)
-    a, b = torch.randn(2048, 2048), torch.randn(2048, 2048)
+    n = 2048 if dev.type == "cpu" else 8192
+    a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
+    sync()
     best = 0.0
     for _ in range(5):
         t = time.perf_counter()
         for _ in range(5):
             a @ b
-        best = max(best, 5 * 2 * 2048**3 / (time.perf_counter() - t))
+        sync()
+        best = max(best, 5 * 2 * n**3 / (time.perf_counter() - t))
+    del a, b
     det.score_with_contributions(batch.slice(0, 1024))  # warm-up
     t = time.perf_counter()
     det.score_with_contributions(batch)
@@ -137,7 +153,7 @@ def model_cost(model_dir: Path, data: Path, threads: int) -> dict:
     return {"flops_per_row": flops, "transformer_flops_per_row": model_flops,
             "memory_flops_per_row": memory_flops, "matmul_ceiling_gflops": best / 1e9,
             "model_only_rows_per_s": model_rps,
-            "achieved_fraction_of_ceiling": flops * model_rps / best}
+            "achieved_fraction_of_ceiling": flops * model_rps / best, "device": str(dev)}
 
 
 def _command() -> str:
@@ -171,6 +187,8 @@ def main() -> None:
                     help="--set for the RSS-check model (default: d_model=8, n_layers=1)")
     ap.add_argument("--set", dest="sets", action="append", default=[],
                     help="--set passed to the main attnad train (default config otherwise)")
+    ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
+                    help="where attnad trains and scores (--device of train and score)")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="attnad-speed-"))
@@ -190,16 +208,20 @@ def main() -> None:
         r["rows"] = n
         r["rows_per_s"] = n / r["seconds"]
         rows[name] = r
+        print(f"  {r['seconds']:.1f} s, {r['rows_per_s']:,.0f} rows/s, peak RSS "
+              f"{r['peak_rss_mib']:,.0f} MiB", file=sys.stderr, flush=True)  # kept if cut short
         return r
 
+    step("read_floor", [sys.executable, "-c", READ, str(data)], args.rows)
     step("io_floor", [sys.executable, "-c", FLOOR, str(data), str(work / "floor.parquet")], args.rows)
     sets = [f"--set=train.threads={args.threads}"] + [f"--set={s}" for s in args.sets]
-    tr = step("attnad_train", attnad + ["train", str(train), "-o", str(work / "model"), "-q"] + sets,
-              args.train_rows)
+    device = ["--device", args.device]
+    tr = step("attnad_train", attnad + ["train", str(train), "-o", str(work / "model"), "-q"]
+              + sets + device, args.train_rows)
     meta = json.loads((work / "model" / "attnad.json").read_text())
     tr["training"] = {k: meta["training"].get(k) for k in ("rows", "epochs", "steps", "seconds")}
     step("attnad_score", attnad + ["score", str(data), "-m", str(work / "model"), "-o",
-                                   str(work / "scored.parquet"), "-q"], args.rows)
+                                   str(work / "scored.parquet"), "-q"] + device, args.rows)
     if not args.skip_iforest:
         r = step("iforest_score", [sys.executable, "-c", IFOREST, str(data), str(train),
                                    str(args.threads)], args.rows)
@@ -208,20 +230,22 @@ def main() -> None:
         r["seconds_with_startup"] = r["seconds"]
         r["seconds"] = extra["score_seconds"]
         r["rows_per_s"] = args.rows / r["seconds"]
-    cost = model_cost(work / "model", data, args.threads)
+    cost = model_cost(work / "model", data, args.threads, args.device)
 
-    rss = {}
+    rss, rss_sets = {}, []
     if args.rss_rows:
         rss_sets = args.rss_set or ["model.d_model=8", "model.n_layers=1", "model.n_heads=1"]
         small = work / "rss_model"
         run_child(attnad + ["train", str(train), "-o", str(small), "-q",
                             f"--set=train.threads={args.threads}", "--set=train.max_steps=200",
-                            "--set=train.max_rows=20000"] + [f"--set={s}" for s in rss_sets], env)
+                            "--set=train.max_rows=20000"] + [f"--set={s}" for s in rss_sets]
+                  + device, env)
         for n in [int(x) for x in args.rss_rows.split(",") if x]:
             f = work / f"rss_{n}.parquet"
             generate(f, n, args.cols, seed=2)
             r = step(f"rss_score_{n}", attnad + ["score", str(f), "-m", str(small), "-o",
-                                                 str(work / f"rss_out_{n}.parquet"), "-q"], n)
+                                                 str(work / f"rss_out_{n}.parquet"), "-q"]
+                     + device, n)
             rss[n] = r["peak_rss_mib"]
             f.unlink()
 
@@ -231,7 +255,8 @@ def main() -> None:
         r["floor_over_this"] = floor / r["rows_per_s"]
     result = {"rows": args.rows, "cols": args.cols, "train_rows": args.train_rows,
               "threads": args.threads, "cpu_count": os.cpu_count(), "machine": platform.machine(),
-              "python": platform.python_version(), "steps": rows, "model": cost, "rss_by_rows": rss,
+              "python": platform.python_version(), "device": args.device, "steps": rows,
+              "model": cost, "rss_by_rows": rss, "rss_model_sets": rss_sets if rss else None,
               "command": _command()}
     if "iforest_score" in rows:
         result["attnad_over_iforest_speed"] = (rows["attnad_score"]["rows_per_s"]
@@ -250,11 +275,12 @@ def main() -> None:
     print(f"model: {cost['flops_per_row'] / 1e6:.2f} MFLOP/row (transformer "
           f"{cost['transformer_flops_per_row'] / 1e6:.2f}, row memory "
           f"{cost['memory_flops_per_row'] / 1e6:.2f}); fp32 matmul ceiling "
-          f"{cost['matmul_ceiling_gflops']:.0f} GFLOP/s on {args.threads} threads; model-only "
+          f"{cost['matmul_ceiling_gflops']:.0f} GFLOP/s on {cost['device']} ({args.threads} CPU "
+          "threads); model-only "
           f"{cost['model_only_rows_per_s']:,.0f} rows/s = "
           f"{100 * cost['achieved_fraction_of_ceiling']:.1f}% of the ceiling")
     if rss:
-        print("peak RSS while scoring (small model): " +
+        print(f"peak RSS while scoring (model trained with {' '.join(rss_sets)}): " +
               ", ".join(f"{n:,} rows {v:,.0f} MiB" for n, v in rss.items()))
     print(f"written {args.out}")
 
