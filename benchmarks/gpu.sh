@@ -4,7 +4,8 @@
 # so that a slow step cannot take the others' results with it:
 #   1. tests/test_cuda.py: GPU-trained models score like the CPU (skipped where there is no GPU);
 #   2. benchmarks/speed.py on 10M rows x 32 columns with --device cuda: score throughput against
-#      the Parquet read floor and the read+write floor on that machine, IsolationForest on all cores;
+#      the Parquet read floor and the read+write floor on that machine, IsolationForest on all
+#      cores, and peak RSS scoring 1M vs 4M rows;
 #   3. the whole test suite with the default device, which is the GPU there.
 #     bash benchmarks/gpu.sh [OUT_DIR]      # from the repository root; writes speed_gpu_10m.json
 set -u
@@ -18,7 +19,8 @@ torch.cuda.get_device_name(0), '| pandas', pandas.__version__, '| pyarrow', pyar
 echo "== 1. CUDA tests"
 timeout 90 python3 -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tail -15
 echo "== 2. speed, 10M rows, --device cuda"
-timeout 330 python3 benchmarks/speed.py --rows 10000000 --train-rows 1000000 --device cuda \
-    --threads "$(nproc)" --workdir "${TMPDIR:-/tmp}/attnad-speed-gpu" --out "$out/speed_gpu_10m.json"
+timeout 400 python3 benchmarks/speed.py --rows 10000000 --train-rows 1000000 --device cuda \
+    --threads "$(nproc)" --rss-rows 1000000,4000000 --rss-set train.max_steps=100 \
+    --workdir "${TMPDIR:-/tmp}/attnad-speed-gpu" --out "$out/speed_gpu_10m.json"
 echo "== 3. whole suite, default device"
 timeout 110 python3 -m pytest -q -x -p no:cacheprovider -n 12 2>&1 | tail -15
