@@ -25,7 +25,8 @@ DROP_NATS = 60.0  # logits this far below a row's best match add nothing to logs
 CHUNK = 256  # rows scored at a time, all memories at once (one thread, 32 memories of 256:
 # 64 and 256 rows both ~24k rows/s, 1,024 rows 16k: the logits outgrow the cache)
 GPU_CHUNK = 8192  # on a GPU: (8192, 32 x 256) float32 logits are 256 MiB
-COPY_TOLERANCE = 1e-5  # a squared distance below this share of |x|^2 + |m|^2 is an exact copy
+COPY_TOLERANCE = 1e-5  # a squared distance below this share of 2|x|^2 (|x|^2 + |m|^2 when m is
+# a copy of x) is an exact copy
 
 
 def sq_distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -59,6 +60,8 @@ class RowMemory:
     def to(self, device) -> "RowMemory":
         """The same memory on `device`: on a GPU the energy runs beside the model, not on the
         host's cores, which would otherwise be the slowest step of scoring."""
+        if self.memories.device == torch.device(device):
+            return self
         return RowMemory(self.memories.to(device), self.taus.to(device))
 
     @classmethod
