@@ -23,4 +23,5 @@ timeout 400 python3 benchmarks/speed.py --rows 10000000 --train-rows 1000000 --d
     --threads "$(nproc)" --rss-rows 1000000,4000000 --rss-set train.max_steps=100 \
     --workdir "${TMPDIR:-/tmp}/attnad-speed-gpu" --out "$out/speed_gpu_10m.json"
 echo "== 3. whole suite, default device"
-timeout 110 python3 -m pytest -q -x -p no:cacheprovider -n 12 2>&1 | tail -15
+workers=$(python3 -c "import xdist" 2>/dev/null && echo "-n $(( $(nproc) > 12 ? 12 : $(nproc) ))")
+timeout 110 python3 -m pytest -q -x -p no:cacheprovider $workers 2>&1 | tail -15
