@@ -84,14 +84,14 @@ class LeaveOneOutTransformer(MaskedCellModel):
         """Every cell's own token (B, T, d), nothing hidden, plus the "nothing" key."""
         B = num.shape[0]
         if self.grouped:
-            shown = torch.zeros(B, self.n_numeric, dtype=torch.bool, device=num.device)
-            parts = [self.numeric_groups.tokens(num, num_missing, shown)]
+            none_hidden = torch.zeros(B, self.n_numeric, dtype=torch.bool, device=num.device)
+            parts = [self.numeric_groups.tokens(num, num_missing, none_hidden)]
             if self.cardinalities:
                 parts.append(self.tokenizer(num[:, :0], num_missing[:, :0], cat,
                                             torch.zeros_like(cat, dtype=torch.bool)))
         else:
-            shown = torch.zeros(B, self.n_features, dtype=torch.bool, device=num.device)
-            parts = [self.tokenizer(num, num_missing, cat, shown)]
+            none_hidden = torch.zeros(B, self.n_features, dtype=torch.bool, device=num.device)
+            parts = [self.tokenizer(num, num_missing, cat, none_hidden)]
         parts.append(self.nothing.expand(B, 1, -1))
         return torch.cat(parts, 1)
 
