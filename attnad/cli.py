@@ -126,22 +126,12 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
 
 
 def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None):
-    from attnad.data.io import CsvFormat, read_sample
     from attnad.detector import Detector
     from attnad.progress import step_progress
 
-    if cfg.data.time_column:  # a series needs its steps in order, not a random sample
-        from attnad.data.windows import read_table
-        table = read_table(data, csv=CsvFormat.of(cfg.data))
-        if table.num_rows > cfg.train.max_rows:
-            console.print(f"training on the latest {cfg.train.max_rows:,} of {table.num_rows:,} "
-                          "rows, shared across entities in proportion (train.max_rows)")
-    else:
-        table, total = read_sample(data, cfg.train.max_rows, cfg.train.seed,
-                                   CsvFormat.of(cfg.data))
-        if total > table.num_rows:
-            console.print(f"training on a random sample of {table.num_rows:,} of {total:,} rows "
-                          "(train.max_rows)")
+    table, note = Detector.read_training(data, cfg)
+    if note:
+        console.print(note)
     with step_progress(console, "training") as progress:
         det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from,
                                 ddp=ddp)
@@ -288,17 +278,15 @@ def detect(
         from attnad.detector import Detector
         from attnad.pipeline import check_output, score_data
         from attnad.progress import row_progress
-        from attnad.report import build_summary, render_summary, write_summary_json
+        from attnad.summary import (breach_lines, build_summary, check_gates, evaluate_gates,
+                                    render_summary, write_summary_json)
         from attnad.threshold import quantile_threshold
 
         if threshold is not None and contamination is not None:
             raise UserError("--threshold and --contamination: give one or the other")
         if contamination is not None and not 0 < contamination < 1:
             raise UserError(f"--contamination {contamination}: must be between 0 and 1")
-        if fail_on_rate is not None and not 0 <= fail_on_rate <= 1:
-            raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
-        if fail_on_count is not None and fail_on_count < 0:
-            raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
+        check_gates(fail_on_rate, fail_on_count)
         src = open_data(data)
         if not isinstance(src, Files):
             check_output(data, output)
@@ -333,27 +321,18 @@ def detect(
             stats = score_data(det, src, output, flags=True, threshold=t, keep=keep,
                                batch_size=batch_size, progress=progress,
                                sorted_input=sorted_input, explain=explain)
-        gates, breached = {}, []
-        rate = stats.flagged / stats.rows if stats.rows else 0.0
-        if fail_on_rate is not None:
-            gates["fail_on_rate"] = {"limit": fail_on_rate, "value": rate,
-                                     "breached": rate > fail_on_rate}
-        if fail_on_count is not None:
-            gates["fail_on_count"] = {"limit": fail_on_count, "value": stats.flagged,
-                                      "breached": stats.flagged > fail_on_count}
-        breached = [k for k, g in gates.items() if g["breached"]]
+        gates = evaluate_gates(stats, fail_on_rate, fail_on_count)
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
             write_summary_json(summary, summary_json)
         if report is not None:
-            from attnad.htmlreport import write_html_report
+            from attnad.report import write_html_report
             write_html_report(output, report, det, model or "(fitted on the input)", summary)
         render_summary(summary, console)
+        breached = breach_lines(gates)
+        for line in breached:
+            console.print(line, markup=False)
         if breached:
-            for k in breached:
-                g = gates[k]
-                console.print(f"gate breached: {k.replace('_', '-')} {g['limit']} "
-                              f"(observed {g['value']:.4g})", markup=False)
             raise typer.Exit(EXIT_GATE)
     _guard(body, debug)
 
@@ -403,12 +382,9 @@ def report_cmd(
     def body():
         from attnad.data.io import check_input
         from attnad.detector import Detector
-        from attnad.htmlreport import write_html_report
+        from attnad.report import check_report_output, write_html_report
         check_input(scored)
-        if output.suffix.lower() not in (".html", ".htm"):
-            raise UserError(f"-o {output}: give a file name ending .html")
-        if str(output.parent) and not output.parent.is_dir():
-            raise UserError(f"-o {output}: directory {output.parent} does not exist")
+        check_report_output(output)
         det = Detector.load(model, device="cpu") if model is not None else None
         write_html_report(scored, output, det, model)
         console.print(f"report written to {output}")

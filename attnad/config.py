@@ -145,7 +145,7 @@ class TrainConfig(_Section):
     max_rows: int = Field(200_000, ge=10, le=100_000_000)  # larger training files are sampled down to this
     max_steps: int = Field(3000, ge=1, le=10_000_000)  # cap on optimiser steps, keeps big files fast
     trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored
-    # tables: K models, each scoring the rows it did not train on (attnad.crossfit); 1 = one model
+    # tables: K models, each scoring the rows it did not train on (attnad.tabular.crossfit); 1 = one model
     cross_fit: int = Field(2, ge=1, le=10)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int = Field(0, ge=0, le=512)  # torch CPU threads; 0 = all cores

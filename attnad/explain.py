@@ -1,6 +1,6 @@
-"""Explanations of chosen rows: what each feature added to the score, and where the model looked.
+"""`attnad explain`: finding the chosen rows of a file, and showing their explanations.
 
-Contributions are the per-feature terms of the row's reconstruction score (attnad.score): a
+Contributions are the per-feature terms of the row's score (attnad.explanation): a
 column's share is how much of the score its cells' normalised errors make up. Attention is read
 from the model's attention layers, averaged over heads and layers, while it fills in the cells
 it predicts (every cell in leave_one_out; in the masked models, those hidden by its fixed scoring
@@ -17,31 +17,14 @@ masks, averaged over the masks):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import numpy as np
 import pyarrow as pa
-import torch
 from rich.console import Console
 from rich.table import Table
 
 from attnad.data.io import iter_batches
 from attnad.errors import DataError, UserError
-from attnad.threshold import row_probability, row_thresholds
-
-TOP_STEPS = 8  # time steps listed per row
-
-
-@dataclass
-class RowExplanation:
-    row: int  # 0-based position in the file
-    ids: dict
-    score: float
-    probability: float
-    flagged: bool
-    features: list[dict] = field(default_factory=list)  # column, value, share, attention
-    steps: list[dict] = field(default_factory=list)  # time series: offset, time, attention
-    attention_note: str | None = None
+from attnad.explanation import RowExplanation
 
 
 def _select(det, path, rows: list[str], by_index: bool) -> tuple[pa.Table, list[int]]:
@@ -91,135 +74,10 @@ def _select(det, path, rows: list[str], by_index: bool) -> tuple[pa.Table, list[
     return table.take(pa.array(order)), want_pos
 
 
-def _by_source(values: np.ndarray, sources: list[str]) -> tuple[list[str], np.ndarray]:
-    uniq = list(dict.fromkeys(sources))
-    out = np.zeros((values.shape[0], len(uniq)))
-    for j, s in enumerate(sources):
-        out[:, uniq.index(s)] += values[:, j]
-    return uniq, out
-
-
-def _shares(x: np.ndarray) -> np.ndarray:
-    total = x.sum(1, keepdims=True)
-    return np.divide(x, total, out=np.zeros_like(x), where=total > 0)
-
-
-@torch.no_grad()
-def _feature_attention(det, table: pa.Table) -> np.ndarray | None:
-    """(n, F) attention each feature received from the hidden cells, averaged over scoring masks,
-    read from the model that scores each row (attnad.crossfit)."""
-    from attnad.crossfit import fold_groups
-    if not hasattr(det.model_, "attention_maps") or getattr(det.model_, "grouped", False):
-        return None
-    enc, _ = det.encode(table)
-    out = np.zeros((len(enc), det.model_.n_features))
-    masks = det.masks_.to(det.device_)
-    for model, rows in zip(det.models_, fold_groups(enc, len(det.models_))):
-        if rows.size:
-            out[rows] = _model_attention(model, enc.take(rows), masks, det.device_)
-    return out
-
-
-def _model_attention(model, enc, masks: torch.Tensor, device) -> np.ndarray:
-    from attnad.train import to_tensors
-    num, miss, cat = to_tensors(enc, device)
-    B = num.shape[0]
-    acc = torch.zeros(B, model.n_features, device=device)
-    for m in masks:
-        mask = m.expand(B, -1)
-        maps = model.attention_maps(num, miss, cat, mask).mean(0)  # (B, Q, F)
-        if maps.shape[1] == model.n_features:  # queries are the features: keep the hidden ones
-            q = mask.float()
-            acc += (maps * q[:, :, None]).sum(1) / q.sum(1, keepdim=True).clamp_min(1)
-        else:
-            acc += maps.mean(1)
-    return (acc / len(masks)).cpu().numpy().astype(np.float64)
-
-
-def _cell_text(table: pa.Table, col: str, i: int) -> str:
-    if col not in table.schema.names:
-        return ""
-    v = table.column(col)[i].as_py()
-    if v is None:
-        return "(missing)"
-    return f"{v:.6g}" if isinstance(v, float) else str(v)
-
-
 def explain_rows(det, path, rows: list[str], by_index: bool) -> list[RowExplanation]:
-    if det.is_timeseries:
-        return _explain_series(det, path, rows, by_index)
+    """Explanations of the chosen rows of a file (`--rows`), in the order asked."""
     table, positions = _select(det, path, rows, by_index)
-    scores, contrib, _ = det.score_with_contributions(table)
-    sources = det.feature_sources
-    cols, c = _by_source(contrib, sources)
-    share = _shares(c)
-    att = _feature_attention(det, table)
-    att_share = None if att is None else _shares(_by_source(att, sources)[1])
-    note = None if att is not None else "attention not available for this model (wide table " \
-        "with pooled columns, or a model without attention maps)"
-    prob = row_probability(scores, det.threshold_, None)
-    flags = scores > row_thresholds(det.threshold_, None, len(scores))
-    id_cols = [k for k in det.schema_.names("id") if k in table.schema.names]
-    out = []
-    for i, pos in enumerate(positions):
-        order = np.argsort(-share[i], kind="stable")
-        feats = [{"column": cols[j], "value": _cell_text(table, cols[j], i),
-                  "share": float(share[i, j]),
-                  "attention": None if att_share is None else float(att_share[i, j])}
-                 for j in order]
-        out.append(RowExplanation(pos, {k: table.column(k)[i].as_py() for k in id_cols},
-                                  float(scores[i]), float(prob[i]), bool(flags[i]), feats,
-                                  attention_note=note))
-    return out
-
-
-@torch.no_grad()
-def _explain_series(det, path, rows: list[str], by_index: bool) -> list[RowExplanation]:
-    from attnad.data.windows import read_table, series_order
-    from attnad.timeseries import cell_patterns, read_columns, scaled
-    st = det.series_
-    table = read_table(path)
-    _, positions = _select(det, path, rows, by_index)
-    keys, times, raw, _, _ = read_columns(table, det.schema_, st, st.time_kind, str(path))
-    scores, contrib, _ = det.score_with_contributions(table)
-    share = _shares(contrib)
-    keys = keys.astype(str)
-    prob = row_probability(scores, det.threshold_, keys)
-    flags = scores > row_thresholds(det.threshold_, keys, len(scores))
-    order = series_order(keys, times)
-    model, W, F = det.model_, st.window, len(st.features)
-    pats = cell_patterns(W, F, st.n_masks, st.seed).to(det.device_)  # (M, W, F)
-    tcol = table.column(st.time_column)
-    id_cols = [k for k in det.schema_.names("id") if k in table.schema.names]
-    out = []
-    for pos in positions:
-        ent = order[keys[order] == keys[pos]]  # the entity's rows in time order
-        p = int(np.flatnonzero(ent == pos)[0])
-        win = ent[max(0, p - W + 1):p + 1]
-        T = len(win)
-        center = st.lookup([keys[pos]], "center")[0]
-        scale = st.lookup([keys[pos]], "scale")[0]
-        x, miss = scaled(raw[win], center, scale)
-        M = pats.shape[0]
-        xt = torch.from_numpy(x).to(det.device_)[None].expand(M, T, F)
-        mt = torch.from_numpy(miss).to(det.device_)[None].expand(M, T, F)
-        valid = torch.ones(M, T, dtype=torch.bool, device=det.device_)
-        steps, note = [], None
-        if hasattr(model, "attention_maps"):
-            maps = model.attention_maps(xt, pats[:, W - T:] | mt, valid).mean(0)  # (M, Q, T)
-            a = (maps[:, -1] if maps.shape[1] == T else maps[:, 0]).mean(0).cpu().numpy()
-            for j in np.argsort(-a, kind="stable")[:TOP_STEPS]:
-                steps.append({"offset": int(j - (T - 1)), "row": int(win[j]),
-                              "time": str(tcol[int(win[j])].as_py()), "attention": float(a[j])})
-        else:
-            note = "attention not available for this model"
-        feats = [{"column": st.features[j], "value": _cell_text(table, st.features[j], pos),
-                  "share": float(share[pos, j]), "attention": None}
-                 for j in np.argsort(-share[pos], kind="stable")]
-        out.append(RowExplanation(int(pos), {k: table.column(k)[pos].as_py() for k in id_cols},
-                                  float(scores[pos]), float(prob[pos]), bool(flags[pos]), feats,
-                                  steps, note))
-    return out
+    return det.explanations(path, table, positions)
 
 
 def render_explanations(expls: list[RowExplanation], console: Console) -> None:

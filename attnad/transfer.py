@@ -13,7 +13,7 @@ wherever they mean the same thing:
 Everything else keeps its fresh initialisation. Input scaling, error scales, memories and the
 threshold are always refitted on the new data, so only the learned relations carry over.
 
-    report = init_from(new_model, "old_model/", new_features)  # before training
+    report = copy_weights(new_model, Detector.load("old_model/"), new_features)  # before training
 """
 
 from __future__ import annotations
@@ -78,17 +78,6 @@ def transfer(model: torch.nn.Module, source_state: dict, old: dict, new: dict) -
             "features_shared": len(shared), "features_new": len(new["features"]) - len(shared)}
 
 
-def load_source(path, *, timeseries: bool):
-    """The model to start from; its mode (table or time series) must match the new training."""
-    from attnad.detector import Detector
-    src = Detector.load(path, device="cpu")
-    if src.is_timeseries != timeseries:
-        mode = "time-series" if src.is_timeseries else "tabular"
-        raise UserError(f"--init-from {path}: is a {mode} model; the new training is "
-                        f"{'time-series' if timeseries else 'tabular'} (data.time_column)")
-    return src
-
-
 def tabular_features(pre) -> dict:
     return {"numeric": [f["name"] for f in pre.numeric], "features": pre.feature_names,
             "categorical": [(c["name"], list(c["vocab"])) for c in pre.categorical]}
@@ -98,19 +87,21 @@ def series_features(features: list[str]) -> dict:
     return {"numeric": list(features), "features": list(features), "categorical": []}
 
 
-def init_from(model, path, new_features: dict, *, timeseries: bool) -> dict:
-    src = load_source(path, timeseries=timeseries)
-    if type(src.model_) is not type(model):
-        raise UserError(f"--init-from {path}: model type {src.config.model.type} differs from "
+def copy_weights(model, source, new_features: dict) -> dict:
+    """Start `model` (built for the new data) from the trained estimator `source`, which the
+    caller loaded once (its `source_path_` names it in messages). Returns the report kept in the
+    training summary."""
+    path = source.source_path_
+    if type(source.model_) is not type(model):
+        raise UserError(f"--init-from {path}: model type {source.config.model.type} differs from "
                         f"this training's ({type(model).__name__}); set model.type to match")
-    old = series_features(src.series_.features) if timeseries else \
-        tabular_features(src.preprocessor_)
+    old = source.transfer_features()
     shared = set(old["features"]) & set(new_features["features"])
     if not shared:
         raise UserError(f"--init-from {path}: the model shares no column with the new data "
                         f"(it was trained on {', '.join(old['features'][:8])}); train from scratch")
     try:
-        report = transfer(model, src.model_.state_dict(), old, new_features)
+        report = transfer(model, source.model_.state_dict(), old, new_features)
     except RuntimeError as e:  # shapes we did not expect: a bug, or a damaged model
         raise ModelError(f"--init-from {path}: cannot copy weights ({str(e)[:200]})") from None
     return {"path": str(path), **report}

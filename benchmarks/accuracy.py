@@ -447,6 +447,16 @@ class Result:
         return d
 
 
+def save_scores(args, res: Result, scores: np.ndarray) -> None:
+    """--save-scores DIR: each detector's raw scores as DIR/<data set>.<section>.<detector>.npy,
+    so a refactoring can be checked bit for bit (benchmarks/same_scores.py compares two DIRs)."""
+    if args.save_scores:
+        out = Path(args.save_scores)
+        out.mkdir(parents=True, exist_ok=True)
+        np.save(out / f"{res.dataset}.{res.section}.{res.detector}.npy",
+                np.asarray(scores, dtype=np.float64))
+
+
 def evaluate(res: Result, y: np.ndarray, s: np.ndarray, timeseries: bool, max_window: int) -> None:
     res.auroc = auroc(y, s)
     res.auprc = auprc(y, s)
@@ -577,6 +587,7 @@ def run_tabular(ds: dict, data_dir: Path, args, detectors: list[str], log) -> li
                         raise RuntimeError(prep_err)
                     scores = run_tabular_baseline(det, args.seed, x_fit, x_score)
                     res.seconds = time.perf_counter() - t0 + prep_s
+                save_scores(args, res, scores)
                 evaluate(res, y, scores, False, 0)
             except Exception as e:
                 res.error = short_error(e)
@@ -666,6 +677,7 @@ def run_timeseries(ds: dict, data_dir: Path, args, detectors: list[str], log) ->
                     series = (tr, te)
                 scores = run_ts_baseline(det, args.seed, series[0], series[1], args.window, args.max_train_windows)
             res.seconds = time.perf_counter() - t0
+            save_scores(args, res, scores)
             evaluate(res, y, scores, True, 2 * args.window)
         except Exception as e:
             res.error = short_error(e)
@@ -848,6 +860,8 @@ def parse_args(argv=None):
                    help="add the results of detectors not run here from an earlier results JSON "
                         "(same data sets and sections only), e.g. the baselines when only attnad "
                         "changed; the report says which detectors were reused")
+    p.add_argument("--save-scores", default=None, metavar="DIR",
+                   help="also write each detector's raw scores to DIR as .npy (see same_scores.py)")
     p.add_argument("--verbose", action="store_true", help="print tracebacks of failures")
     args = p.parse_args(argv)
     args.protocols = ["U", "S"] if args.protocol == "both" else [args.protocol]

@@ -1,4 +1,4 @@
-"""Cross-fitting (attnad.crossfit): each table row is scored by a model that never trained on it."""
+"""Cross-fitting (attnad.tabular.crossfit): each table row is scored by a model that never trained on it."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from attnad import detector as detector_module
+from attnad.tabular import detector as detector_module
 from attnad.config import Config
-from attnad.crossfit import merge_summaries, row_folds, row_hashes
+from attnad.tabular.crossfit import merge_summaries, row_folds, row_hashes
 from attnad.data.preprocess import Encoded
 from attnad.detector import Detector
 from tests.conftest import FAST, make_table

@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from attnad.cli import app
-from attnad.explain import _feature_attention, explain_rows
+from attnad.explain import explain_rows
+from attnad.tabular.explain import feature_attention
 from attnad.pipeline import explain_columns
 from tests.conftest import make_table
 
@@ -76,7 +77,7 @@ def test_attention_comes_from_the_model_and_follows_the_relations(fitted, table)
     """Hidden a is predicted from b (b = 2a): a's cells must pay b more than average attention."""
     import pyarrow as pa
     df, _ = table
-    att = _feature_attention(fitted, pa.Table.from_pandas(df.head(200), preserve_index=False))
+    att = feature_attention(fitted, pa.Table.from_pandas(df.head(200), preserve_index=False))
     assert att.shape == (200, fitted.model_.n_features)
     assert np.allclose(att.sum(1), 1.0, atol=1e-5)
     assert np.ptp(att.mean(0)) > 0.01  # not uniform: the model looks at some columns more

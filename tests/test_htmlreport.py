@@ -5,7 +5,7 @@ import re
 from typer.testing import CliRunner
 
 from attnad.cli import app
-from attnad.htmlreport import nice_ticks
+from attnad.report import nice_ticks
 from tests.test_trust_timeseries import _self_contained
 
 runner = CliRunner()

@@ -80,7 +80,7 @@ def test_model_json_with_a_huge_combination_is_refused_before_building(tmp_path,
                                                                         csv_file, monkeypatch):
     bad = _copy(model_dir, tmp_path)
     _rewrite_meta(bad, lambda m: m["config"]["model"].update(d_model=1024, n_layers=12, n_heads=8))
-    import attnad.detector as detector
+    import attnad.tabular.detector as detector
     built = []
 
     def spy(*a):  # count real builds; the size check builds on the meta device (no memory)

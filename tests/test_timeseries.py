@@ -254,7 +254,7 @@ def test_cli_train_score_detect(tmp_path, series):
 
 
 def test_span_patterns_hide_every_cell_once_in_blocks():
-    from attnad.timeseries import span_patterns
+    from attnad.timeseries.masks import span_patterns
     pats = span_patterns(window=10, n_features=3, masks=4)
     assert pats.shape == (4, 10, 3)
     assert (pats.sum(0) == 1).all()  # every cell hidden by exactly one mask
@@ -264,7 +264,7 @@ def test_span_patterns_hide_every_cell_once_in_blocks():
 
 
 def test_holdout_keeps_the_last_rows_of_each_long_enough_entity():
-    from attnad.timeseries import holdout_rows
+    from attnad.timeseries.state import holdout_rows
     starts, ends = np.array([0, 100, 130]), np.array([100, 130, 330])
     held = holdout_rows(starts, ends, 0.1, window=32)
     assert held[90:100].all() and not held[:90].any()
@@ -342,7 +342,7 @@ def test_errors_in_robust_units_keep_the_weight_of_an_extreme_value(series):
 
 
 def test_models_saved_before_error_units_keep_scoring_in_squashed_units(ts_fitted):
-    from attnad.timeseries import SeriesState
+    from attnad.timeseries.state import SeriesState
     old = ts_fitted.series_.to_dict()
     old.pop("error_units")
     assert SeriesState.from_dict(old).error_units == "squashed"

@@ -16,7 +16,9 @@ from __future__ import annotations
 import glob
 from pathlib import Path
 
-from attnad.data.io import check_input, file_format
+import pyarrow.parquet as pq
+
+from attnad.data.io import DEFAULT_CSV, check_input, file_format, iter_batches
 from attnad.errors import DataError, UserError
 
 GLOB_CHARS = "*?["
@@ -93,9 +95,6 @@ def check_output_dir(files: Files, out_dir: Path) -> None:
 
 def row_counts(files: Files, csv=None) -> list[int]:
     """Rows per file: Parquet from its footer, CSV by reading it (with `csv`, a CsvFormat)."""
-    import pyarrow.parquet as pq
-
-    from attnad.data.io import DEFAULT_CSV, iter_batches
     counts = []
     for p in files:
         if file_format(p) == "parquet":

@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -196,40 +195,6 @@ def check_column_names(path: Path, names: list[str]) -> None:
             raise DataError(f"{path}: duplicate column name {n!r} (column {i + 1}); column names "
                             "must be unique, rename one of them")
         seen.add(n)
-
-
-def read_sample(path: str | Path, max_rows: int, seed: int,
-                csv: CsvFormat = DEFAULT_CSV) -> tuple[pa.Table, int]:
-    """A uniform random sample of at most max_rows rows, in file order, in bounded memory.
-
-    Each row gets a seeded random key and the max_rows smallest keys are kept (bottom-k sampling),
-    so the sample does not depend on the batch size and never needs the whole file in memory.
-    Returns the sample and the total row count.
-    """
-    rng = np.random.default_rng(seed)
-    kept: pa.Table | None = None
-    kept_keys = np.empty(0)
-    kept_pos = np.empty(0, dtype=np.int64)
-    total = 0
-    for batch in iter_batches(path, batch_size=65_536, csv=csv):
-        n = batch.num_rows
-        keys = rng.random(n)
-        pos = np.arange(total, total + n, dtype=np.int64)
-        total += n
-        table = pa.Table.from_batches([batch])
-        if kept is None:
-            kept, kept_keys, kept_pos = table, keys, pos
-        else:
-            kept = pa.concat_tables([kept, table], promote_options="permissive")
-            kept_keys = np.concatenate([kept_keys, keys])
-            kept_pos = np.concatenate([kept_pos, pos])
-        if kept.num_rows > max_rows:
-            idx = np.sort(np.argpartition(kept_keys, max_rows - 1)[:max_rows])
-            kept = kept.take(pa.array(idx))
-            kept_keys, kept_pos = kept_keys[idx], kept_pos[idx]
-    if kept is None:
-        raise DataError(f"{path}: the file has a header but no rows")
-    return kept.combine_chunks(), total
 
 
 class AtomicWriter:

@@ -57,8 +57,8 @@ def score_ray(model_dir: Path, det, src, output: Path, *, keep: list[str] | None
                             "engine")
     if output.exists() and not output.is_dir():
         raise UserError(f"-o {output}: --engine ray writes a directory of Parquet files")
-    group = det.config.data.group_column
-    if det.is_timeseries and not group:
+    group = det.entity_column
+    if det.ordered and not group:
         raise UserError("--engine ray: a time series without data.group_column is one series "
                         "and cannot be split across tasks; use the local engine")
     schema = pq.ParquetFile(paths[0]).schema_arrow
@@ -75,7 +75,7 @@ def score_ray(model_dir: Path, det, src, output: Path, *, keep: list[str] | None
     kwargs = dict(model_dir=str(model_dir), overrides=list(overrides or []),
                   schema_bytes=schema.serialize().to_pybytes(), keep=keep, threads=threads)
     ds = ray.data.read_parquet(paths, partitioning=None)
-    if det.is_timeseries:
+    if det.ordered:  # a series' rows must reach one scorer whole: windows span them
         ds = ds.groupby(group).map_groups(_ScoreActor, batch_format="pyarrow",
                                           fn_constructor_kwargs=kwargs, num_cpus=1,
                                           compute=ray.data.ActorPoolStrategy(size=actors))

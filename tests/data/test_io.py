@@ -5,7 +5,8 @@ import pandas as pd
 import pyarrow as pa
 import pytest
 
-from attnad.data.io import AtomicWriter, iter_batches, read_sample
+from attnad.data.io import AtomicWriter, iter_batches
+from attnad.data.sample import read_sample
 from attnad.errors import DataError
 
 

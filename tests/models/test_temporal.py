@@ -5,7 +5,7 @@ import torch
 
 from attnad.config import AttentionPoolingConfig, TemporalTransformerConfig
 from attnad.models import build_series_model
-from attnad.timeseries import cell_patterns
+from attnad.timeseries.masks import cell_patterns
 
 
 def _inputs(B=3, T=16, F=4, seed=0):

@@ -1,4 +1,4 @@
-"""Batched inference: per-row anomaly scores and per-feature contributions.
+"""Scoring a table: per-row anomaly scores and per-feature contributions, in batches.
 
 A row is scored with a fixed set of masks (every feature hidden equally often), its cells'
 errors are divided by each feature's typical error on training data, so a naturally noisy column
@@ -11,22 +11,20 @@ that mean are the contributions used for explanations.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import torch
 
 from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel
-from attnad.train import to_tensors
+from attnad.robust import error_floor, normalised_mean, spread, trimmed_mean
+from attnad.tabular.training import to_tensors
 
-CPU_ROWS = 256  # rows per model call on CPU, all masks; the transformer runs one mask at a time
-# over them (TabularTransformer.masked_errors). Measured rows/s at 64 / 256 / 1,024 rows:
-# 2,333 / 2,799 / 2,457 on one thread, 3,190 / 3,529 / 3,577 on two (the last two within noise).
-# leave_one_out (one pass), one thread, three runs at 64 / 256 / 1,024 / 4,096 rows: about
-# 10-13k / 11.3-11.7k / 8.9-13.1k / 7.7-9.4k rows/s: 256 is as good as any.
-GPU_PAIRS = 16384  # (row, mask) pairs per model call on a GPU. leave_one_out on an H200, model
-# only, 262k rows: 1.19M / 1.33M / 1.38M / 1.25M rows/s at 4k / 16k / 64k / 262k pairs
+CPU_ROWS = 256  # rows per model call on CPU, all masks: fast at every size measured from 64 to
+# 4,096 (benchmarks/RESULTS.md, "Scoring batch sizes"), and small enough to stay in cache
+GPU_PAIRS = 16384  # (row, mask) pairs per model call on a GPU: the best of 4k-262k on an H200
+# (benchmarks/RESULTS.md, "Scoring batch sizes")
+ERROR_FLOOR = 1e-2  # typical errors are at least this share of the median feature's
+ERROR_TRIM = 0.05  # highest training errors left out of each typical error
 
 
 class Scorer:
@@ -65,50 +63,36 @@ class Scorer:
     def normalise(self, mask_errors: np.ndarray) -> np.ndarray:
         """(n, M, F) raw errors from `mask_errors` -> (n, F) contributions (see `contributions`)."""
         err = mask_errors.astype(np.float64)
-        if self.error_scale is not None:
-            err /= self.error_scale
-        if err.shape[1] == 1:  # one mask (leave_one_out): a cell's mean is its own error
-            e = err[:, 0]
-            return np.where(np.isfinite(e), e, 0.0)
-        with np.errstate(invalid="ignore"):
-            counts = np.isfinite(err).sum(axis=1)
-            total = np.nansum(err, axis=1)
-        return np.where(counts > 0, total / np.maximum(counts, 1), 0.0)
+        scale = 1.0 if self.error_scale is None else self.error_scale
+        return normalised_mean(err, scale, axis=1)[0]
 
     def score(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:
         contrib = self.contributions(enc)
         return contrib.mean(axis=1).astype(np.float64), contrib
 
 
-def fit_error_scale(mask_errors: np.ndarray, trim: float = 0.05) -> np.ndarray:
-    """Typical training error per (mask, feature): mean of the lower (1 - trim) share, so the
-    anomalies hiding in training data do not inflate it. A floor keeps near-perfectly predicted
-    cells from turning tiny errors into huge scores. Shape (M, F); 1 where never hidden."""
-    err = mask_errors.astype(np.float64)
-    hidden = np.isfinite(err).any(axis=0)  # (M, F)
+def fit_error_scale(mask_errors: np.ndarray, trim: float = ERROR_TRIM) -> np.ndarray:
+    """Typical training error per (mask, feature) (attnad.robust.trimmed_mean), at least a small
+    share of the median feature's. Shape (M, F); 1 where never hidden."""
+    typical, counts = trimmed_mean(mask_errors, trim)
+    hidden = counts > 0  # (M, F)
     if not hidden.any():
-        return np.ones(err.shape[1:])
-    with np.errstate(invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN (mask, feature) pairs
-        cut = np.nanquantile(err, 1.0 - trim, axis=0)  # (M, F)
-        scale = np.nanmean(np.where(err <= cut, err, np.nan), axis=0)
-    scale = np.where(hidden, scale, 1.0)
-    floor = max(float(np.median(scale[hidden])) * 1e-2, 1e-6)
-    return np.maximum(scale, floor)
+        return np.ones(mask_errors.shape[1:])
+    scale = np.where(hidden, typical, 1.0)
+    return np.maximum(scale, error_floor(scale[hidden], ERROR_FLOOR))
 
 
 def fit_component_scale(train_scores: np.ndarray) -> dict:
-    """Median and robust spread of one score component on training rows, so components on
-    different scales (squared errors, free energies) can be added."""
+    """Centre and robust spread of one score component on training rows, so components on
+    different scales (squared errors, free energies) can be added. The centre is the
+    interpolated 0.5 quantile (not np.median, which can differ in the last bit), as every
+    saved model was calibrated with."""
     s = np.asarray(train_scores, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size == 0:
         return {"center": 0.0, "scale": 1.0}
     q1, med, q3 = np.quantile(s, [0.25, 0.5, 0.75])
-    scale = (q3 - q1) / 1.349
-    if not scale > 0:
-        scale = float(np.std(s)) or 1.0
-    return {"center": float(med), "scale": float(scale)}
+    return {"center": float(med), "scale": spread(q1, q3, np.std(s))}
 
 
 def combine_components(parts: dict[str, np.ndarray], components: dict) -> np.ndarray:

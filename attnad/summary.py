@@ -14,6 +14,9 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from attnad.data.io import write_text_atomic
+from attnad.errors import UserError
+from attnad.metrics import auprc, auroc
 from attnad.threshold import probability
 
 
@@ -22,15 +25,17 @@ def _finite(x: float | None):
 
 
 def label_metrics(labels: np.ndarray, scores: np.ndarray) -> dict:
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    # Rows without a usable label (NaN) are left out rather than counted as normal. The labels
+    # are made boolean here (`> 0`) before attnad.metrics sees them: it reads any non-zero value
+    # as an anomaly, which would count negative labels as anomalies.
     ok = np.isfinite(labels)
     y, s = labels[ok] > 0, scores[ok]
     if y.size == 0 or y.all() or not y.any():
         return {"rows": int(y.size), "anomalies": int(y.sum()), "auroc": None, "auprc": None,
                 "note": "labels have a single class; AUROC/AUPRC undefined"}
     return {"rows": int(y.size), "anomalies": int(y.sum()),
-            "auroc": round(float(roc_auc_score(y, s)), 4),
-            "auprc": round(float(average_precision_score(y, s)), 4)}
+            "auroc": round(auroc(y, s), 4),
+            "auprc": round(auprc(y, s), 4)}
 
 
 def build_summary(stats, det, *, source: str, output: str, gates: dict | None = None) -> dict:
@@ -67,8 +72,34 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
     return summary
 
 
+def check_gates(fail_on_rate: float | None, fail_on_count: int | None) -> None:
+    """Refuse gate limits that could never mean anything, before any work is done."""
+    if fail_on_rate is not None and not 0 <= fail_on_rate <= 1:
+        raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
+    if fail_on_count is not None and fail_on_count < 0:
+        raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
+
+
+def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None) -> dict:
+    """`detect`'s CI gates: each asked-for gate's limit, observed value and whether it broke."""
+    gates = {}
+    rate = stats.flagged / stats.rows if stats.rows else 0.0
+    if fail_on_rate is not None:
+        gates["fail_on_rate"] = {"limit": fail_on_rate, "value": rate,
+                                 "breached": rate > fail_on_rate}
+    if fail_on_count is not None:
+        gates["fail_on_count"] = {"limit": fail_on_count, "value": stats.flagged,
+                                  "breached": stats.flagged > fail_on_count}
+    return gates
+
+
+def breach_lines(gates: dict) -> list[str]:
+    """One line per breached gate, for stderr (empty when every gate held)."""
+    return [f"gate breached: {k.replace('_', '-')} {g['limit']} (observed {g['value']:.4g})"
+            for k, g in gates.items() if g["breached"]]
+
+
 def write_summary_json(summary: dict, path: str | Path) -> None:
-    from attnad.data.io import write_text_atomic
     write_text_atomic(path, json.dumps(summary, indent=2, default=str))
 
 

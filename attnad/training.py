@@ -1,0 +1,120 @@
+"""The one training loop of both modes: seeded, device-aware, robust to anomalies in the data.
+
+It knows nothing about a particular model or mode: the caller passes `batch_losses(net)`, which
+draws the next batch (rows of a table, windows of a series), hides random cells and returns one
+loss per row or window. The highest of those losses (`train.trim_fraction`) are left out of the
+gradient, so a few percent of anomalies in the training file are not learned as normal (trimmed
+loss, as in robust statistics' least trimmed squares). With `validate`, the weights with the best
+validation loss are kept and training stops after `train.patience` checks without progress.
+
+    steps, last, best = train_loop(model, batch_losses, cfg.train, total_steps, progress=bar)
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from attnad.errors import UserError
+
+CLIP_NORM = 1.0  # gradient norm clip: one wild batch cannot throw the weights far
+MIN_IMPROVEMENT = 1e-4  # relative drop in validation loss that counts as progress
+
+
+@dataclass
+class TrainSummary:
+    rows: int
+    epochs: int
+    steps: int
+    best_validation_loss: float | None
+    final_train_loss: float
+    seconds: float
+    device: str
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def resolve_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise UserError("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def set_threads(threads: int) -> None:
+    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))
+
+
+def seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed % (2**32))
+
+
+def trimmed_loss(losses: torch.Tensor, trim_fraction: float) -> torch.Tensor:
+    """Mean of the losses without the highest `trim_fraction` of them."""
+    n_drop = int(math.floor(trim_fraction * losses.shape[0]))
+    if n_drop == 0:
+        return losses.mean()
+    kept, _ = torch.topk(losses, losses.shape[0] - n_drop, largest=False)
+    return kept.mean()
+
+
+def one_cycle(opt, lr: float, total_steps: int, warmup: float = 0.1):
+    """One-cycle schedule with `warmup` of the steps rising. PyTorch divides by zero when the
+    warm-up is exactly one step long (total_steps 10), so that case warms up a little longer."""
+    if abs(warmup * total_steps - 1.0) < 1e-9:
+        warmup *= 1.1
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=total_steps,
+                                               pct_start=warmup, anneal_strategy="cos")
+
+
+def train_loop(model: torch.nn.Module, batch_losses: Callable[[torch.nn.Module], torch.Tensor],
+               cfg, total_steps: int, *, ddp=None, progress=None,
+               validate: Callable[[torch.nn.Module], float] | None = None,
+               eval_every: int = 0) -> tuple[int, float, float | None]:
+    """Train `model` in place for at most `total_steps` AdamW steps on a one-cycle schedule.
+
+    `batch_losses(net)`: the next batch's per-row (or per-window) losses, computed through `net`
+    (the model, or its DistributedDataParallel wrapper under torchrun: `ddp.wrap`, so gradients
+    are averaged over the processes). `validate(model)`: a validation loss, checked every
+    `eval_every` steps and after the last one. `progress(done, total, loss)` is called per step.
+    Returns the steps taken, the last training loss and the best validation loss (or None)."""
+    net = ddp.wrap(model) if ddp is not None else model
+    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    sched = one_cycle(opt, cfg.lr, total_steps)
+    best_val, best_state, stale, step, last = math.inf, None, 0, 0, float("nan")
+    while step < total_steps:
+        net.train()
+        loss = trimmed_loss(batch_losses(net), cfg.trim_fraction)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(net.parameters(), CLIP_NORM)
+        opt.step()
+        sched.step()
+        step += 1
+        last = float(loss.detach())
+        if progress:
+            progress(step, total_steps, last)
+        if validate is None or (step % eval_every and step != total_steps):
+            continue
+        model.eval()
+        with torch.no_grad():
+            v = validate(model)
+        if best_state is None or v < best_val - MIN_IMPROVEMENT * abs(best_val):
+            best_val, best_state, stale = v, copy.deepcopy(model.state_dict()), 0
+        else:
+            stale += 1
+            if stale >= cfg.patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+    net.eval()
+    return step, last, None if best_val == math.inf else best_val
