@@ -7,7 +7,7 @@
 The default threshold flags the top `threshold.contamination` (1%) of the training rows' scores.
 A model that has learned its training rows by heart scores them lower than rows it has not seen,
 so that threshold flags more than 1% of new normal rows. Cross-fitting (`train.cross_fit`,
-attnad.crossfit) scores every training row with a model that did not train on it. This fits
+attnad.tabular.crossfit) scores every training row with a model that did not train on it. This fits
 attnad twice per data set (`cross_fit` 1 and 2, otherwise the default config) on the clean
 protocol's training half of the normal rows (the split `benchmarks/accuracy.py` uses) and
 reports the share of the other half's normal rows above each threshold.

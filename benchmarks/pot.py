@@ -61,7 +61,7 @@ def fit_and_score(train: pd.DataFrame, held: pd.DataFrame, cfg: dict, seed: int)
 
 
 def generated(seed: int):
-    from tests.conftest import make_table
+    from tests.factories import make_table
     train = make_table(20_000, seed=seed, planted=False)[0]
     held = make_table(200_000, seed=seed + 1, planted=False)[0]
     return train, held, {"data": {"id_columns": ["id"]}}

@@ -16,13 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from attnad.cli import app
+from tests.factories import TINY  # a tiny model: these tests check behaviour on odd files
 
 runner = CliRunner()
-# a tiny model: these tests check behaviour on odd files, not accuracy
-TINY = ["--set=train.threads=1", "--set=train.min_steps=20", "--set=train.max_steps=20",
-        "--set=train.batch_size=64", "--set=model.d_model=8", "--set=model.n_layers=1",
-        "--set=model.n_heads=1", "--set=model.n_memories=2", "--set=model.memory_size=32",
-        "--seed=0"]
 
 
 def run(*args):

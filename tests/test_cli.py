@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from attnad.cli import app
-from tests.conftest import FAST
+from tests.factories import FAST
 
 runner = CliRunner()
 FAST_SETS = [f"--set=train.{k}={v}" for k, v in FAST["train"].items()] + \

@@ -1,6 +1,6 @@
 import pytest
 
-from attnad.config import Config, load_config
+from attnad.config import Config, build_config, load_config
 from attnad.errors import ConfigError
 
 
@@ -74,3 +74,13 @@ def test_shipped_configs_state_the_defaults(name):
     diff = {f"{s}.{k}": (v, defaults[s][k]) for s in shipped for k, v in shipped[s].items()
             if v != defaults[s][k]}
     assert not diff, diff
+
+
+def test_config_defaults_to_the_temporal_model_in_time_series_mode():
+    assert Config.model_validate({"data": {"time_column": "t"}}).model.type == "temporal_transformer"
+    assert Config.model_validate({"data": {"time_column": "t"}, "model": {"window": 8}}).model.window == 8
+    assert Config().model.type == "leave_one_out"
+    with pytest.raises(ConfigError, match="does not work in time-series mode"):
+        build_config({"data": {"time_column": "t"}, "model": {"type": "tabular_transformer"}})
+    with pytest.raises(ConfigError, match="needs data.time_column"):
+        build_config({"model": {"type": "temporal_transformer"}})

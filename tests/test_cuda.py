@@ -13,7 +13,7 @@ from attnad.config import Config
 from attnad.detector import Detector
 from attnad.models.memory import RowMemory
 
-from .conftest import FAST, make_table
+from tests.factories import FAST, make_table
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 
@@ -50,7 +50,7 @@ def test_tabular_trained_on_gpu_scores_like_cpu(tmp_path):
 
 
 def test_timeseries_trained_on_gpu_scores_like_cpu(tmp_path):
-    from .test_timeseries import TS_FAST, make_series
+    from tests.factories import TS_FAST, make_series
     train, _ = make_series(seed=1, start=0, planted=False)
     test, kinds = make_series(seed=2, start=800, planted=True)
     det = Detector(Config.model_validate(TS_FAST)).fit(train, device="cuda")

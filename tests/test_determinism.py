@@ -12,8 +12,7 @@ import numpy as np
 import pandas as pd
 
 from attnad.artifact import META
-from tests.conftest import make_table
-from tests.test_bad_input import TINY
+from tests.factories import TINY, make_table
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from attnad.artifact import META, WEIGHTS, read_artifact, write_artifact
-from tests.conftest import make_table
+from tests.factories import make_table
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 

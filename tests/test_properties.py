@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from attnad.cli import app
-from tests.test_bad_input import TINY
+from tests.factories import TINY
 
 runner = CliRunner()
 EXAMPLES = int(os.environ.get("ATTNAD_HYPOTHESIS_EXAMPLES", "40"))

@@ -18,7 +18,7 @@ from attnad.data.dataset import open_data
 from attnad.detector import Detector
 from attnad.errors import UserError
 from attnad.pipeline import score_dataset
-from tests.conftest import make_table
+from tests.factories import make_table
 
 pytestmark = pytest.mark.scale
 
@@ -111,7 +111,7 @@ def test_distributed_outside_torchrun_says_how_to_start_it(tmp_path, csv_file):
 
 @pytest.mark.timeout(240)
 def test_torchrun_two_processes_train_a_time_series(tmp_path):
-    from tests.test_timeseries import make_series
+    from tests.factories import make_series
     df, _ = make_series(seed=1, start=0, planted=False)
     data = tmp_path / "s.parquet"
     df.to_parquet(data, index=False)

@@ -1,10 +1,14 @@
-"""Thresholds without labels (quantile, POT, fixed) and the calibrated anomaly_probability."""
+"""Thresholds without labels (quantile, POT, fixed; one per entity in a series model) and the
+calibrated anomaly_probability."""
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from attnad.config import Config, ThresholdConfig, build_config
+from attnad.detector import Detector
 from attnad.errors import ConfigError, UserError
+from attnad.pipeline import score_file
 from attnad.threshold import (fit_entity_thresholds, fit_tail, fit_threshold, probability,
                               refit_threshold, row_probability, row_thresholds, tail_sf)
 
@@ -143,7 +147,7 @@ def test_set_threshold_pot_on_a_trained_model(fitted):
 
 def test_pot_is_stored_in_the_model(tmp_path, table):
     from attnad.detector import Detector
-    from tests.conftest import FAST
+    from tests.factories import FAST
     df, _ = table
     cfg = Config.model_validate({**FAST, "data": {"id_columns": ["id"]},
                                  "train": {**FAST["train"], "max_steps": 30},
@@ -168,3 +172,21 @@ def test_pot_raises_the_tail_start_past_a_cluster_of_high_normal_scores():
     assert state["tail"]["level"] > 0.99 and state["tail"]["fit_pvalue"] > 0.05
     rate = float((draw(1_000_000) > state["value"]).mean())
     assert 1e-3 / 2.5 < rate < 1e-3 * 2.5, rate
+
+
+def test_per_entity_thresholds_are_fitted_and_used(ts_setup):
+    det, root, test, path, _ = ts_setup
+    ents = det.threshold_["entities"]
+    assert set(ents) == {"h0", "h1", "h2"}
+    assert ents["h2"]["value"] > max(ents["h0"]["value"], ents["h1"]["value"])
+    out = root / "flags.parquet"
+    score_file(det, path, out, flags=True)
+    got = pd.read_parquet(out)
+    keys = test["host"].to_numpy(object)
+    expect = got["anomaly_score"].to_numpy() > row_thresholds(det.threshold_, keys, len(got))
+    assert (got["anomaly_flag"].to_numpy() == expect).all()
+    # one threshold given for the run overrides the per-entity ones
+    score_file(det, path, out, flags=True, threshold=1e9)
+    assert not pd.read_parquet(out)["anomaly_flag"].any()
+    back = Detector.load(root / "model")
+    assert back.threshold_["entities"] == ents

@@ -10,7 +10,7 @@ from attnad.config import Config
 from attnad.detector import Detector
 from attnad.errors import UserError
 from attnad.transfer import tabular_features, transfer
-from tests.conftest import FAST, make_table
+from tests.factories import FAST, make_table
 
 runner = CliRunner()
 SHORT = 25  # optimiser steps for both runs: the comparison is at the same small budget
@@ -85,7 +85,7 @@ def test_overlapping_columns_copy_row_by_row(fitted):
 
 
 def test_init_from_errors(tmp_path, model_dir, csv_file):
-    from tests.test_timeseries import TS_FAST, make_series
+    from tests.factories import TS_FAST, make_series
     ts, _ = make_series(seed=1, start=0, planted=False)
     with pytest.raises(UserError, match="is a tabular model"):
         Detector(Config.model_validate(TS_FAST)).fit(ts, init_from=model_dir)

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 
 from attnad.config import DataConfig
 from attnad.data.schema import Schema
+from attnad.robust import center_scale
 
 MISSING, UNKNOWN = 0, 1  # reserved categorical indices; vocabulary starts at 2
 CLIP = 1e6  # z-scores beyond this are treated as this (inf included)
@@ -75,7 +76,7 @@ def row_vectors(enc: Encoded, cardinalities: list[int],
     """Rows as points for distance-based attention, (n, D) float32.
 
     Numbers: robust z compressed by sign(z) log(1 + |z|), so one wild column cannot own every
-    distance (measured on the developer tabular sets: 0.804 vs 0.782 mean AUROC without it);
+    distance (benchmarks/RESULTS.md, "Figures behind constants");
     missing -> the median (0). A two-valued column (`levels`: feature index -> its two training
     values in robust units, e.g. a 0/1 flag) has no wild values to tame: between its two values
     it stays linear, so the distance a rare flag adds is 1/spread, its rarity (what kNN on
@@ -115,20 +116,6 @@ def _two_levels(x: np.ndarray) -> list[float] | None:
     if lo == hi or not np.all((x == lo) | (x == hi)):
         return None
     return [lo, hi]
-
-
-def _robust_center_scale(x: np.ndarray) -> tuple[float, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
-        return 0.0, 1.0
-    med = float(np.median(x))
-    q1, q3 = np.percentile(x, [25, 75])
-    scale = float(q3 - q1) / 1.349
-    if not scale > 0:
-        scale = float(np.std(x))
-    if not scale > 0:
-        scale = 1.0
-    return med, scale
 
 
 def _datetime_parts(seconds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -182,7 +169,7 @@ class Preprocessor:
             arr = cols[c.name]
             if c.role == "numeric":
                 x = arr.to_numpy(zero_copy_only=False).astype(np.float64)
-                center, scale = _robust_center_scale(x)
+                center, scale = center_scale(x)
                 feature = {"name": c.name, "source": c.name, "center": center, "scale": scale}
                 levels = _two_levels(x)
                 if levels is not None:
@@ -191,7 +178,7 @@ class Preprocessor:
             elif c.role == "datetime":
                 secs = arr.to_numpy(zero_copy_only=False).astype(np.float64)
                 for part, vals in zip(("hour_sin", "hour_cos"), _datetime_parts(secs)[:2]):
-                    center, scale = _robust_center_scale(vals)
+                    center, scale = center_scale(vals)
                     numeric.append({"name": f"{c.name}.{part}", "source": c.name,
                                     "center": center, "scale": max(scale, 0.1)})
                 categorical.append({"name": f"{c.name}.weekday", "source": c.name,

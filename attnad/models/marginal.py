@@ -16,8 +16,8 @@ training quantiles per column, exact when there are fewer training rows than tha
 
 What it costs: where anomalies are extreme in no single column (a broken relation between
 columns), the sum only adds noise, most on wide tables of correlated columns, whose normal rows
-with extreme underlying factors are extreme in every column. Measured on the developer sets
-(benchmarks/RESULTS.md, round 6): mean AUROC 0.805 -> 0.807 contaminated, 0.879 -> 0.883 clean.
+with extreme underlying factors are extreme in every column. On balance it helps a little, on
+contaminated and clean data alike (benchmarks/RESULTS.md, round 6).
 
     tails = MarginalTails.fit(vectors)
     surprise = tails.surprise(vectors)   # (n,), higher = more anomalous

@@ -18,7 +18,7 @@ from torch import nn
 
 
 PLAIN_PAIRS = 512  # (row, mask) pairs per forward pass on CPU: bigger batches lose time to cache
-# misses and page faults (measured: 512 beats 2048 by 10-30%)
+# misses and page faults (benchmarks/RESULTS.md, "Figures behind constants")
 
 
 class FeatureTokenizer(nn.Module):

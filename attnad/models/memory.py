@@ -22,8 +22,8 @@ import torch
 
 NEIGHBOUR = 5  # tau: median squared distance to this neighbour inside a memory
 DROP_NATS = 60.0  # logits this far below a row's best match add nothing to logsumexp in float32
-CHUNK = 256  # rows scored at a time, all memories at once (one thread, 32 memories of 256:
-# 64 and 256 rows both ~24k rows/s, 1,024 rows 16k: the logits outgrow the cache)
+CHUNK = 256  # rows scored at a time, all memories at once: more rows' logits outgrow the cache
+# (benchmarks/RESULTS.md, "Figures behind constants")
 GPU_CHUNK = 8192  # on a GPU: (8192, 32 x 256) float32 logits are 256 MiB
 COPY_TOLERANCE = 1e-5  # a squared distance below this share of 2|x|^2 (|x|^2 + |m|^2 when m is
 # a copy of x) is an exact copy

@@ -3,9 +3,9 @@
 Why: a transformer trained for hundreds of passes over a small table memorises its rows, the
 anomalies included, and then reconstructs them well. Scoring a file with a model fitted on that
 same file (`attnad detect DATA` without a model, or any contaminated training file) then hides the
-anomalies: on the developer data the reconstruction score of training rows fell to 0.255 AUROC on
-ADBench wine (0.592 when each row was scored by a model that had not seen it). The row memory
-already ignores a row's own copy (attnad.models.memory); this is the same rule for the model.
+anomalies: they are reconstructed better than normal rows (benchmarks/RESULTS.md, round 4,
+"Cross-fitting", has the figures). The row memory already ignores a row's own copy
+(attnad.models.memory); this is the same rule for the model.
 
 Each row belongs to fold `hash(row) mod K`, computed from its preprocessed cells, so the fold
 needs no stored list of training rows, survives streaming in batches, and sends a training row and
@@ -43,7 +43,7 @@ def row_hashes(enc: Encoded) -> np.ndarray:
     """A 64-bit hash of each row's cells (numbers by their float32 bits, missing flags, category
     codes), the same on every platform and for every batch split. (n,) uint64. Written here, not
     pandas' hash_pandas_object, so a saved model's folds cannot move with a library upgrade
-    (tests/test_crossfit.py pins four hashes)."""
+    (tests/tabular/test_crossfit.py pins four hashes)."""
     n = len(enc)
     out = np.empty(n, dtype=np.uint64)
     for start in range(0, n, HASH_ROWS):

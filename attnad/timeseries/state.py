@@ -138,7 +138,7 @@ def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, wi
 
     Errors on rows the model was fitted to are smaller than on new rows, which held-out rows
     avoid; but one contiguous tail can be unlike the rest of a series (benchmarks/RESULTS.md,
-    "Calibration holdout": a quiet tail gave a threshold that flagged far more later normal rows
+    "Figures behind constants": a quiet tail gave a threshold that flagged far more later normal rows
     than its target), so it is off by default. An entity keeps all its rows for training when
     the rest would be shorter than one window.
     """

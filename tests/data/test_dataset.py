@@ -14,7 +14,7 @@ from attnad.data.dataset import Files, mirror, open_data
 from attnad.detector import Detector
 from attnad.errors import DataError, UserError
 from attnad.pipeline import BatchScorer, score_dataset, score_file
-from tests.conftest import make_table
+from tests.factories import make_table
 
 runner = CliRunner()
 

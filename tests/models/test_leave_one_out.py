@@ -7,7 +7,7 @@ import torch
 from attnad.config import Config, LeaveOneOutConfig
 from attnad.detector import Detector
 from attnad.models import build_model
-from tests.conftest import FAST
+from tests.factories import FAST
 
 
 def _inputs(n_numeric, cardinalities, rows=6, seed=0):

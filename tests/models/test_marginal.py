@@ -78,7 +78,7 @@ def test_a_dense_group_of_anomalies_in_training_stays_surprising():
 def _fit(df, **model):
     from attnad.config import Config
     from attnad.detector import Detector
-    from tests.conftest import FAST
+    from tests.factories import FAST
     cfg = Config.model_validate({**FAST, "data": {"id_columns": ["id"]},
                                  "train": {**FAST["train"], "min_steps": 50, "max_steps": 50},
                                  "model": {**FAST["model"], **model}})
@@ -87,7 +87,7 @@ def _fit(df, **model):
 
 def test_detector_adds_the_tails_as_a_third_part_and_saves_them(tmp_path):
     from attnad.detector import Detector
-    from tests.conftest import make_table
+    from tests.factories import make_table
     df, kinds = make_table(400, seed=5)
     det = _fit(df)
     assert set(det.components_) == {"reconstruction", "memory", "marginal"}
@@ -113,7 +113,7 @@ def test_a_model_saved_before_the_tails_still_loads_and_scores_the_same(tmp_path
 
     from attnad.detector import Detector
     from attnad.errors import ModelError
-    from tests.conftest import make_table
+    from tests.factories import make_table
     df, _ = make_table(300, seed=6)
     det = _fit(df, marginal_weight=0.0)  # the parts and files of a model from before
     det.save(tmp_path / "m")

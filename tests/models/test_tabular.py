@@ -5,7 +5,7 @@ import pytest
 
 from attnad.config import Config
 from attnad.detector import Detector
-from tests.conftest import FAST, make_table
+from tests.factories import FAST, make_table
 
 
 def _rank_of(scores, row):
@@ -57,8 +57,9 @@ def test_same_seed_same_scores_and_refit_is_reproducible(fast_config):
 
 def test_attention_pooling_model_detects_planted_anomalies(table):
     df, kinds = table
-    # one model on all rows: this tests the model type; cross-fitting (test_crossfit.py) halves
-    # each model's rows, which on this 1,200-row table moves the rare combination 14 -> 38
+    # one model on all rows: this tests the model type; cross-fitting
+    # (tests/tabular/test_crossfit.py) halves each model's rows, which on this 1,200-row table
+    # moves the rare combination 14 -> 38
     cfg = Config.model_validate({**FAST, "data": {"id_columns": ["id"]},
                                  "train": {**FAST["train"], "cross_fit": 1},
                                  "model": {"type": "attention_pooling", "d_model": 16}})

@@ -65,3 +65,21 @@ def test_model_learns_to_fill_in_a_smooth_signal():
         hidden = torch.rand(64, 16, 1) < 0.25
         mse = model.cell_errors(x, hidden, hidden, valid).sum() / hidden.sum()
     assert mse < 0.2 * (x[hidden] ** 2).mean()
+
+
+def test_latent_bottleneck_passes_a_window_through_latents_times_latent_dim_numbers():
+    """With model.latents K and latent_dim r every output of a window is a function of K * r
+    numbers: the Jacobian of outputs with respect to inputs has rank at most K * r."""
+    from attnad.config import TemporalTransformerConfig
+    from attnad.models.temporal import TemporalTransformer
+    torch.manual_seed(0)
+    cfg = TemporalTransformerConfig(window=12, d_model=16, n_heads=2, latents=2, latent_dim=1)
+    model = TemporalTransformer(cfg, n_features=3).eval()
+    hidden = torch.zeros(1, 12, 3, dtype=torch.bool)
+    valid = torch.ones(1, 12, dtype=torch.bool)
+    x = torch.randn(1, 12, 3)
+    jac = torch.autograd.functional.jacobian(lambda v: model(v, hidden, valid).flatten(), x)
+    assert torch.linalg.matrix_rank(jac.reshape(36, 36), atol=1e-5) <= 2
+    plain = TemporalTransformer(TemporalTransformerConfig(window=12, d_model=16, n_heads=2), 3)
+    jac = torch.autograd.functional.jacobian(lambda v: plain.eval()(v, hidden, valid).flatten(), x)
+    assert torch.linalg.matrix_rank(jac.reshape(36, 36), atol=1e-5) > 2

@@ -13,7 +13,7 @@ from attnad.config import Config
 from attnad.tabular.crossfit import merge_summaries, row_folds, row_hashes
 from attnad.data.preprocess import Encoded
 from attnad.detector import Detector
-from tests.conftest import FAST, make_table
+from tests.factories import FAST, make_table
 
 
 def _encoded(n: int, seed: int = 0) -> Encoded:
