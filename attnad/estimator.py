@@ -85,12 +85,14 @@ class Detector:
         if table.num_rows < MIN_TRAIN_ROWS:
             raise UserError(f"{source}: {table.num_rows} row(s) are too few to learn what is "
                             f"normal; train on at least {MIN_TRAIN_ROWS} rows (hundreds are better)")
-        device_ = ddp.device if ddp is not None else \
+        self.device_ = ddp.device if ddp is not None else \
             resolve_device(device or self.config.train.device)
-        self._fit(table, device_, progress=progress, source=source, start=start, ddp=ddp)
+        self._fit(table, progress=progress, source=source, start=start, ddp=ddp)
         return self
 
-    def _fit(self, table, device, *, progress, source: str, start, ddp) -> None:
+    def _fit(self, table, *, progress, source: str, start, ddp) -> None:
+        """The mode's fit on a table of at least MIN_TRAIN_ROWS rows; `start`: the loaded
+        estimator to fine-tune from, or None."""
         raise NotImplementedError
 
     def _fine_tuning_source(self, path) -> "Detector":
@@ -99,7 +101,6 @@ class Detector:
         if src.kind != self.kind:
             raise UserError(f"--init-from {path}: is a {src.mode_name} model; the new training "
                             f"is {self.mode_name} (data.time_column)")
-        src.source_path_ = str(path)
         return src
 
     @property
@@ -206,6 +207,7 @@ class Detector:
                              "retrain it") from None
         det.device_ = resolve_device(device)
         det._to_device()
+        det.loaded_from_ = str(path)
         return det
 
     def _restore(self, meta: dict, tensors: dict, path) -> None:

@@ -89,9 +89,8 @@ def series_features(features: list[str]) -> dict:
 
 def copy_weights(model, source, new_features: dict) -> dict:
     """Start `model` (built for the new data) from the trained estimator `source`, which the
-    caller loaded once (its `source_path_` names it in messages). Returns the report kept in the
-    training summary."""
-    path = source.source_path_
+    caller loaded once (`Detector.load`). Returns the report kept in the training summary."""
+    path = source.loaded_from_
     if type(source.model_) is not type(model):
         raise UserError(f"--init-from {path}: model type {source.config.model.type} differs from "
                         f"this training's ({type(model).__name__}); set model.type to match")

@@ -61,10 +61,9 @@ class TableDetector(Detector):
         return table, note
 
     # ---- fitting -------------------------------------------------------------------------
-    def _fit(self, table: pa.Table, device, *, progress, source: str, start, ddp) -> None:
+    def _fit(self, table: pa.Table, *, progress, source: str, start, ddp) -> None:
         cfg = self.config
         table = sample_rows(table, cfg.train.max_rows, cfg.train.seed)
-        self.device_ = device
         self.schema_ = infer_schema(table, cfg.data, source)
         cols, invalid = self.schema_.coerce(table)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)

@@ -49,9 +49,8 @@ class SeriesDetector(Detector):
         return table, note
 
     # ---- fitting -------------------------------------------------------------------------
-    def _fit(self, table: pa.Table, device, *, progress, source: str, start, ddp) -> None:
+    def _fit(self, table: pa.Table, *, progress, source: str, start, ddp) -> None:
         cfg, mc = self.config, self.config.model
-        self.device_ = device
         schema, features = series_schema(table, cfg.data, source)
         keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source)
         order = series_order(keys, times)
