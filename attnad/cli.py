@@ -114,15 +114,8 @@ def _guard(fn, debug: bool):
 
 def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Optional[int],
                  device: Optional[str]):
-    from attnad.config import load_config
-    overrides = list(sets or [])
-    if seed is not None:
-        overrides.append(f"train.seed={seed}")
-    if device is not None:
-        if device not in ("auto", "cpu", "cuda"):
-            raise UserError(f"--device {device!r}: expected auto, cpu or cuda")
-        overrides.append(f"train.device={device}")
-    return load_config(config, overrides)
+    from attnad.config import load_config, option_overrides
+    return load_config(config, option_overrides(sets, seed, device))
 
 
 def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None):

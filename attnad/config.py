@@ -281,6 +281,18 @@ def validate_consistency(cfg: Config, source: str = "config") -> Config:
     return cfg
 
 
+def option_overrides(sets: list[str] | None, seed: int | None, device: str | None) -> list[str]:
+    """The `--set` overrides of a command line, with --seed and --device as the keys they set."""
+    overrides = list(sets or [])
+    if seed is not None:
+        overrides.append(f"train.seed={seed}")
+    if device is not None:
+        if device not in ("auto", "cpu", "cuda"):
+            raise ConfigError(f"--device {device!r}: expected auto, cpu or cuda")
+        overrides.append(f"train.device={device}")
+    return overrides
+
+
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None) -> Config:
     """Read a YAML file (or start from defaults), apply `--set` overrides, validate."""
     raw = read_yaml(path) if path is not None else {}
