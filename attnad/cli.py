@@ -19,6 +19,9 @@ import typer
 from rich.console import Console
 
 from attnad import __version__
+from attnad.cli_options import (BatchOpt, ConfigOpt, Data, DebugOpt, DeviceOpt, EngineOpt,
+                                ExplainOpt, KeepOpt, ModelOpt, OutOpt, QuietOpt, RayAddressOpt,
+                                SeedOpt, SetOpt, SortedOpt)
 from attnad.errors import UserError
 
 EXIT_GATE, EXIT_USER, EXIT_INTERNAL = 1, 2, 3
@@ -41,40 +44,9 @@ app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich help labels every flag "<bool>"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-
-# ---- options shared by several commands (defined once) ----------------------------------------
-Data = Annotated[Path, typer.Argument(help="Input file (.csv, .csv.gz or .parquet), or a "
-                                      "directory or quoted glob of them (-o is then a directory).",
-                                      show_default=False)]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="YAML config file.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option(
-    "--set", help="Override a config key by dotted path, e.g. --set train.epochs=3 (repeatable).")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Random seed (overrides train.seed).")]
-DeviceOpt = Annotated[Optional[str], typer.Option(
-    "--device", help="auto | cpu | cuda (overrides train.device).")]
-OutOpt = Annotated[Path, typer.Option("--output", "-o", help="Output file; .csv, .csv.gz or "
-                                      ".parquet decides the format.", show_default=False)]
-ModelOpt = Annotated[Path, typer.Option("--model", "-m", help="Model directory from `attnad train`.",
-                                        show_default=False)]
-KeepOpt = Annotated[Optional[list[str]], typer.Option(
-    "--keep", help="Input columns to copy to the output (repeatable; default: all).")]
-BatchOpt = Annotated[Optional[int], typer.Option(
-    "--batch-size", help="Rows read and scored at a time (overrides score.batch_size).", min=1)]
-ExplainOpt = Annotated[int, typer.Option(
-    "--explain", help="Add top_features and top_contributions columns: the K input columns with "
-    "the largest share of each row's score (\";\"-separated).", min=0, max=100)]
-SortedOpt = Annotated[bool, typer.Option(
-    "--sorted-input", help="Time series in several files: the files, in name order, hold rows "
-    "sorted by (group, time), so an entity may continue from one file into the next.")]
-EngineOpt = Annotated[str, typer.Option(
-    "--engine", help="local, or ray (Ray Data; needs the `ray` extra and Parquet input).")]
-RayAddressOpt = Annotated[Optional[str], typer.Option(
-    "--ray-address", help="--engine ray: the cluster to join (default: start a local Ray).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
-DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]
-
 
 def _stderr(quiet: bool = False) -> Console:
     return Console(stderr=True, quiet=quiet, highlight=False)
@@ -119,16 +91,19 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
 
 
 def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None):
+    """The fitted detector and what fitting warned about (shown by the caller: `train` prints
+    it, `detect` puts it in the summary and its JSON)."""
     from attnad.detector import Detector
     from attnad.progress import step_progress
 
     table, note = Detector.read_training(data, cfg)
     if note:
         console.print(note)
-    with step_progress(console, "training") as progress:
+    with step_progress(console, "training") as progress, \
+            warnings.catch_warnings(record=True) as caught:
         det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from,
                                 ddp=ddp)
-    return det
+    return det, list(dict.fromkeys(f"{w.message}" for w in caught))
 
 
 def _version(value: bool):
@@ -177,10 +152,12 @@ def train(data: Data, output: Annotated[Path, typer.Option("--output", "-o", hel
             from attnad.engines.distributed import init
             ddp = init(cfg.train.device)
         if ddp is not None and ddp.rank != 0:
-            _fit(src, cfg, _stderr(True), ddp=ddp)
+            _fit(src, cfg, _stderr(True), ddp=ddp)  # rank 0 says what fitting found
             ddp.finish()  # rank 0 saves the model once
             return
-        det = _fit(src, cfg, console, init_from, ddp=ddp)
+        det, said = _fit(src, cfg, console, init_from, ddp=ddp)
+        for line in said:
+            console.print(f"warning: {line}", markup=False)
         if ddp is not None:
             det.training_["world_size"] = ddp.world
         det.save(output)
@@ -300,11 +277,12 @@ def detect(
                 raise UserError("-c/--seed/--save-model configure training; with -m the "
                                 "model is already trained (drop them or drop -m)")
             det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
+            said = []
         else:
             cfg = _load_config(config, set_, seed, device)
             if contamination is not None:
                 cfg.threshold.contamination = contamination
-            det = _fit(src, cfg, console)
+            det, said = _fit(src, cfg, console)
             if save_model is not None:
                 det.save(save_model)
         t = threshold
@@ -314,6 +292,7 @@ def detect(
             stats = score_data(det, src, output, flags=True, threshold=t, keep=keep,
                                batch_size=batch_size, progress=progress,
                                sorted_input=sorted_input, explain=explain)
+        stats.warnings[:0] = [w for w in said if w not in stats.warnings]
         gates = evaluate_gates(stats, fail_on_rate, fail_on_count)
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
@@ -323,8 +302,8 @@ def detect(
             write_html_report(output, report, det, model or "(fitted on the input)", summary)
         render_summary(summary, console)
         breached = breach_lines(gates)
-        for line in breached:
-            console.print(line, markup=False)
+        for line in breached:  # also with --quiet: a cron mail must say why it failed
+            print(line, file=sys.stderr)
         if breached:
             raise typer.Exit(EXIT_GATE)
     _guard(body, debug)
@@ -338,7 +317,7 @@ def explain(
         "(data.id_columns), or 0-based row numbers with --index (repeatable).",
         show_default=False)],
     index: Annotated[bool, typer.Option("--index", help="--rows are 0-based row numbers.")] = False,
-    device: DeviceOpt = None, debug: DebugOpt = False,
+    set_: SetOpt = None, device: DeviceOpt = None, debug: DebugOpt = False,
 ):
     """Show, for chosen rows, each feature's share of the score and the attention the model paid.
 
@@ -349,7 +328,7 @@ def explain(
         from attnad.detector import Detector
         from attnad.explain import explain_rows, render_explanations
         check_input(data)
-        det = Detector.load(model, device=device or "auto")
+        det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
         expl = explain_rows(det, data, list(rows), by_index=index)
         render_explanations(expl, Console(highlight=False))
     _guard(body, debug)

@@ -9,6 +9,7 @@ training with a default. Errors name the key and the file.
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
@@ -197,8 +198,28 @@ def _format_errors(err: ValidationError, source: str) -> str:
         for tag in ("tabular_transformer.", "leave_one_out.", "attention_pooling.",
                     "temporal_transformer."):
             key = key.replace(f"model.{tag}", "model.")
-        parts.append(f"{key}: {e['msg']}")
+        hint = ""
+        if e["type"] == "extra_forbidden":
+            parent, _, name = key.rpartition(".")
+            keys = _section_keys(parent)
+            close = [k for k in keys if k.startswith(name)] or \
+                difflib.get_close_matches(name, keys, n=1, cutoff=0.6)
+            hint = f" (did you mean {parent + '.' if parent else ''}{close[0]}?)" if close else ""
+        parts.append(f"{key}: {e['msg']}{hint}")
     return f"{source}: invalid config: " + "; ".join(parts)
+
+
+def _section_keys(path: str) -> list[str]:
+    """The keys a config section accepts (every model type's, for `model`): for suggestions."""
+    if not path:
+        return list(Config.model_fields)
+    if path == "model":
+        return sorted({k for m in (TabularTransformerConfig, LeaveOneOutConfig,
+                                   AttentionPoolingConfig, TemporalTransformerConfig)
+                       for k in m.model_fields})
+    field = Config.model_fields.get(path)
+    return list(field.annotation.model_fields) if field is not None and \
+        isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel) else []
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:

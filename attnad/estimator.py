@@ -16,12 +16,14 @@ neither of them.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import ClassVar
 
 import numpy as np
 
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, apply_overrides, build_config, parse_override
+from attnad.data.hints import column_hints
 from attnad.data.io import CsvFormat, iter_batches
 from attnad.data.schema import Schema
 from attnad.data.tables import as_table
@@ -88,6 +90,8 @@ class Detector:
         self.device_ = ddp.device if ddp is not None else \
             resolve_device(device or self.config.train.device)
         self._fit(table, progress=progress, source=source, start=start, ddp=ddp)
+        for line in column_hints(table, self.schema_, self.config.data, source):
+            warnings.warn(line, stacklevel=2)
         return self
 
     def _fit(self, table, *, progress, source: str, start, ddp) -> None:

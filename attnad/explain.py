@@ -22,7 +22,7 @@ import pyarrow as pa
 from rich.console import Console
 from rich.table import Table
 
-from attnad.data.io import iter_batches
+from attnad.data.io import CsvFormat, iter_batches
 from attnad.errors import DataError, UserError
 from attnad.explanation import RowExplanation
 
@@ -42,7 +42,7 @@ def _select(det, path, rows: list[str], by_index: bool) -> tuple[pa.Table, list[
                         "by; add --index to give 0-based row numbers")
     found: dict = {}
     parts, start = [], 0
-    for batch in iter_batches(path, 65_536):
+    for batch in iter_batches(path, 65_536, CsvFormat.of(det.config.data)):
         n = batch.num_rows
         if by_index:
             hit = [w - start for w in wanted if start <= w < start + n]

@@ -388,3 +388,33 @@ def test_time_series_bad_input(tmp_path):
     header.write_text("t,x\n")
     r = run("score", header, "-m", model, "-o", out)
     assert r.exit_code == 0 and len(pd.read_csv(out)) == 0
+
+
+# ---- issue 19: files that used to give silent or confusing answers ------------------------------
+def test_gzip_data_named_csv_is_recognised(tmp_path, small_model, small_csv):
+    p = tmp_path / "packed.csv"
+    p.write_bytes(gzip.compress(small_csv.read_bytes()))
+    user_error(run("score", p, "-m", small_model, "-o", tmp_path / "o.csv"),
+               "packed.csv", "gzip-compressed", ".csv.gz")
+
+
+def test_explain_reads_the_file_with_the_models_csv_settings(tmp_path):
+    df = small_frame()
+    p = tmp_path / "semi.csv"
+    df.to_csv(p, index=False, sep=";")
+    m = tmp_path / "m"
+    r = run("train", p, "-o", m, "--set", "data.csv_delimiter=;", "--set=data.id_columns=[id]",
+            *TINY)
+    assert r.exit_code == 0, r.output
+    r = run("explain", p, "-m", m, "--rows", "r7")
+    assert r.exit_code == 0, r.output
+    assert "row 7 (id=r7)" in r.output
+    r = run("explain", p, "-m", m, "--rows", "r7", "--set", "model.d_model=8")
+    user_error(r, "model.d_model", "fixed when the model was trained")
+
+
+def test_unknown_config_key_suggests_the_closest_one(tmp_path, small_csv):
+    user_error(run("train", small_csv, "-o", tmp_path / "m", "--set", "data.label=y"),
+               "data.label", "did you mean data.label_column?")
+    user_error(run("train", small_csv, "-o", tmp_path / "m", "--set", "model.d_modl=8"),
+               "did you mean model.d_model?")

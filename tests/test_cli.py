@@ -195,3 +195,20 @@ def test_set_on_a_trained_model_changes_scoring_keys_only(tmp_path, model_dir, c
     assert r.exit_code == 0, r.output
     r = run("score", csv_file, "-m", model_dir, "-o", out, "--set", "model.d_model=8")
     assert r.exit_code == 2 and "fixed when the model was trained" in r.output
+
+
+def test_help_shows_flags_without_a_value_placeholder():
+    for command in ("train", "score", "detect", "explain", "report"):
+        r = runner.invoke(app, [command, "--help"], env={"COLUMNS": "120"})
+        assert r.exit_code == 0
+        assert "<bool>" not in r.output, r.output
+    assert "--set KEY=VALUE" in runner.invoke(app, ["score", "--help"],
+                                              env={"COLUMNS": "120"}).output
+
+
+def test_quiet_still_says_why_a_gate_failed(tmp_path, model_dir, csv_file):
+    r = run("detect", csv_file, "-m", model_dir, "-o", tmp_path / "d.csv", "--fail-on-count", "0",
+            "--quiet")
+    assert r.exit_code == 1
+    assert r.stderr.strip().splitlines() == [r.stderr.strip()]  # one line, nothing else
+    assert "gate breached: fail-on-count 0" in r.stderr

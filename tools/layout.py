@@ -40,7 +40,7 @@ FLOORS = {
     "attnad.pipeline": 7, "attnad.explain": 7, "attnad.summary": 7, "attnad.report": 7,
     "attnad.engines": 7, "attnad.htmlreport": 7,
     # 8: the command line
-    "attnad.cli": 8,
+    "attnad.cli": 8, "attnad.cli_options": 8,
     # 9: `python -m attnad`
     "attnad.__main__": 9,
 }

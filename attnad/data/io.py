@@ -43,6 +43,7 @@ class CsvFormat:
 
 
 DEFAULT_CSV = CsvFormat()
+GZIP_MAGIC = b"\x1f\x8b"  # the first two bytes of every gzip stream
 
 
 def file_format(path: str | Path) -> str:
@@ -66,6 +67,11 @@ def check_input(path: str | Path) -> Path:
         raise DataError(f"{p}: is a directory, expected a .csv, .csv.gz or .parquet file")
     if p.stat().st_size == 0:
         raise DataError(f"{p}: input file is empty")
+    if file_format(p) == "csv":
+        with open(p, "rb") as fh:
+            if fh.read(2) == GZIP_MAGIC:
+                raise DataError(f"{p}: looks gzip-compressed but is named .csv; name it .csv.gz "
+                                "(or decompress it)")
     return p
 
 

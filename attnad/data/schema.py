@@ -230,7 +230,7 @@ def _infer_role(name: str, arr: pa.Array, n_rows: int, cfg: DataConfig) -> Colum
     if _is_text(t):
         if _parse_share(arr, "numeric") >= PARSE_SHARE:
             return Column(name, "numeric", "text parsed as numbers")
-        if _parse_share(arr, "boolean") >= PARSE_SHARE:
+        if _parse_share(arr, "boolean") == 1.0:  # a third value (yes/no/unknown): categorical
             return Column(name, "boolean", "text parsed as true/false")
         if _parse_share(arr, "datetime") >= PARSE_SHARE:
             return Column(name, "datetime", "text parsed as dates")

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from attnad.data.dataset import Files, check_output_dir, mirror, row_counts
+from attnad.data.hints import label_hints
 from attnad.data.io import AtomicWriter, CsvFormat, input_schema
 from attnad.errors import DataError
 from attnad.pipeline.batch import BatchScorer
@@ -34,6 +35,7 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     names = schema.names
     stats = stats if stats is not None else RunStats()
     stats.warnings += det.schema_.check_input(names, str(in_path))
+    stats.warnings += label_hints(det.schema_, str(in_path))
     out = BatchScorer(det, schema, flags=flags, threshold=threshold, keep=keep,
                       source=str(in_path), explain=explain)
     stats.warnings += out.warnings

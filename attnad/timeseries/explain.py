@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attnad.data.io import CsvFormat
 from attnad.data.windows import read_table, series_order
 from attnad.explanation import RowExplanation, cell_text, shares
 from attnad.threshold import row_probability, row_thresholds
@@ -27,7 +28,7 @@ def explain_series_rows(det, path, positions: list[int]) -> list[RowExplanation]
     """Explanations of the rows at `positions` of the file `path` (read whole: a row's window
     reaches back into its entity's earlier steps)."""
     st = det.series_
-    table = read_table(path)
+    table = read_table(path, csv=CsvFormat.of(det.config.data))
     keys, times, raw, _, _ = read_columns(table, det.schema_, st, st.time_kind, str(path))
     scores, contrib, _ = det.score_with_contributions(table)
     share = shares(contrib)

@@ -59,3 +59,16 @@ def test_check_input_names_missing_columns(fitted):
     warn = fitted.schema_.check_input(
         ["extra", "ts", "flag", "shape", "colour", "count", "c", "b", "a"], "f")
     assert warn and "extra" in warn[0]
+
+
+def test_a_third_value_makes_a_yes_no_column_categorical():
+    """yes / no / unknown is three categories, not a boolean with invalid cells."""
+    n = 300
+    vals = np.array(["yes", "no"] * (n // 2), dtype=object)
+    vals[::40] = "unknown"  # under 5% of the cells
+    t = pa.table({"subscribed": vals, "x": np.arange(n, dtype=float)})
+    s = infer_schema(t, DataConfig())
+    assert s.role_of("subscribed") == "categorical"
+    _, invalid = s.coerce(t)
+    assert invalid == {}
+    assert infer_schema(pa.table({"b": ["yes", "no"] * 50}), DataConfig()).role_of("b") == "boolean"
