@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-scale install bench clean
+.PHONY: demo test test-scale test-browser install bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,11 @@ test: $(STAMP)
 test-scale: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[ray]'
 	$(PY) -m pytest -q -m scale tests/test_scale.py
+
+# The HTML report in headless chromium (Debian's package; `make test` skips it when absent)
+test-browser: $(STAMP)
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium)
+	$(PY) -m pytest -q tests/test_report_browser.py
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e '.[bench]'

@@ -89,3 +89,100 @@ def test_report_from_a_csv_with_numeric_steps(tmp_path):
     assert r.exit_code == 2 and "no anomaly_score column" in r.output
     r = runner.invoke(app, ["report", str(tmp_path / "out.csv"), "-o", str(tmp_path / "r.pdf")])
     assert r.exit_code == 2 and ".html" in r.output
+
+
+def test_report_write_is_atomic_and_fsynced(tmp_path, monkeypatch, csv_file, model_dir):
+    """The report is written like every other output (temp file beside it, fsync, rename): a
+    failure at the fsync leaves the old report whole and no temporary file behind, and two
+    writes use different temporary names so concurrent runs cannot clash."""
+    import os
+
+    from attnad.report import write_html_report
+    scored = tmp_path / "d.csv"
+    r = runner.invoke(app, ["score", str(csv_file), "-m", str(model_dir), "-o", str(scored)])
+    assert r.exit_code == 0, r.output
+    rep = tmp_path / "r.html"
+    rep.write_text("old report")
+
+    def disk_full(fd):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as m:
+        m.setattr(os, "fsync", disk_full)
+        try:
+            write_html_report(scored, rep)
+        except OSError as e:
+            assert e.errno == 28
+        else:
+            raise AssertionError("the report was written without an fsync")
+    assert rep.read_text() == "old report"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.csv", "r.html"]
+    temps = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (temps.append(str(a)), real_replace(a, b)))
+    write_html_report(scored, rep)
+    write_html_report(scored, rep)
+    assert len(temps) == 2 and temps[0] != temps[1], temps
+    assert "<svg" in rep.read_text()
+
+
+def test_report_without_model_does_not_call_lowest_flag_a_threshold(tmp_path, csv_file,
+                                                                     model_dir):
+    """Without -m the model's threshold is unknown: the line drawn at the lowest flagged score
+    is labelled as what it is, so nobody reads it as the model's threshold."""
+    out = tmp_path / "d.csv"
+    r = runner.invoke(app, ["detect", str(csv_file), "-m", str(model_dir), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["report", str(out), "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "r.html").read_text()
+    assert "<th>lowest flagged score</th>" in text and ">lowest flagged score " in text
+    assert "<th>threshold</th>" not in text and ">threshold" not in text
+    r = runner.invoke(app, ["report", str(out), "-m", str(model_dir),
+                            "-o", str(tmp_path / "m.html")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "m.html").read_text()
+    assert "<th>threshold</th>" in text and "lowest flagged score" not in text
+
+
+def test_report_computes_label_metrics_from_the_scored_file(tmp_path, ts_setup):
+    """With -m and the model's label column in the scored file, `attnad report` shows the same
+    AUROC / AUPRC as `detect`'s summary of the same run."""
+    import json
+    det, root, test, path, kinds = ts_setup
+    scored, summ = tmp_path / "d.csv", tmp_path / "s.json"
+    r = runner.invoke(app, ["detect", str(path), "-m", str(root / "model"), "-o", str(scored),
+                            "--summary-json", str(summ), "--report", str(tmp_path / "d.html"),
+                            "-q"])
+    assert r.exit_code in (0, 1), r.output
+    lm = json.loads(summ.read_text())["label_metrics"]
+    assert lm["auroc"] is not None
+    line = f"<th>AUROC / AUPRC on labels</th><td>{lm['auroc']:.4f} / {lm['auprc']:.4f}</td>"
+    assert line in (tmp_path / "d.html").read_text()  # from the summary
+    r = runner.invoke(app, ["report", str(scored), "-m", str(root / "model"),
+                            "-o", str(tmp_path / "r.html")])
+    assert r.exit_code == 0, r.output
+    assert line in (tmp_path / "r.html").read_text()  # computed from the scored file
+    r = runner.invoke(app, ["report", str(scored), "-o", str(tmp_path / "n.html")])
+    assert "AUROC" not in (tmp_path / "n.html").read_text()  # without -m: no label column known
+    import pandas as pd
+    one_class = pd.read_csv(scored).assign(label=0)
+    one_class.to_csv(tmp_path / "z.csv", index=False)
+    r = runner.invoke(app, ["report", str(tmp_path / "z.csv"), "-m", str(root / "model"),
+                            "-o", str(tmp_path / "z.html")])
+    assert r.exit_code == 0, r.output
+    assert "labels have a single class" in (tmp_path / "z.html").read_text()
+
+
+def test_time_axis_of_a_datetime_column_shows_dates():
+    """A Parquet time column arrives as datetime64: it is drawn as dates, not as the raw
+    microsecond count under the label "step" (every tick read 1.767e+15)."""
+    import pandas as pd
+
+    from attnad.report.panels import _time_axis
+    ts = pd.Series(pd.to_datetime(["2026-01-01 00:00", "2026-01-01 12:00"]).as_unit("us"))
+    t, fmt, label = _time_axis(ts)
+    assert label == "time (UTC)" and fmt(t[1]) == "2026-01-01 12:00"
+    assert t[1] - t[0] == 12 * 3600  # seconds
+    t, fmt, label = _time_axis(pd.Series([3, 4]))
+    assert label == "step" and fmt(t[0]) == "3"

@@ -14,13 +14,18 @@ import numpy as np
 import pandas as pd
 
 from attnad import __version__
-from attnad.data.io import iter_batches
+from attnad.data.io import iter_batches, write_text_atomic
+from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
 from attnad.report.panels import is_series, series_panels
 from attnad.report.svg import esc, fmt_num, histogram_svg
 from attnad.report.tables import model_card, top_rows_table
+from attnad.summary import label_metrics
 
 READ_BATCH_ROWS = 65_536  # rows per batch read: bounds the Arrow buffers alive at once
+LABEL = "__attnad_label"  # the parsed label column: a name no scored file's own column has
+THRESHOLD = "threshold"  # the line's name when it is the run's or the model's threshold
+LOWEST_FLAGGED = "lowest flagged score"  # its name without either: not the model's threshold
 
 # Inline, not linked: the report must open with no network and archive as one file.
 CSS = """
@@ -39,16 +44,21 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}.card th{width:200px}
 """
 
 
-def read_scored(path, columns: list[str]) -> pd.DataFrame:
-    """The named columns that exist in the scored file (anomaly_score is required)."""
+def read_scored(path, columns: list[str], label: str | None = None) -> pd.DataFrame:
+    """The named columns that exist in the scored file (anomaly_score is required).
+
+    The label column, if named and present, is parsed as `detect` parses it (to_float: missing
+    and unparseable cells become NaN), so both compute the same AUROC from the same file."""
     frames = []
     for batch in iter_batches(path, READ_BATCH_ROWS):
         names = batch.schema.names
         if "anomaly_score" not in names:
             raise DataError(f"{path}: no anomaly_score column; give a file written by "
                             "`attnad score` or `attnad detect`")
-        frames.append(batch.select([c for c in dict.fromkeys(columns) if c in names])
-                      .to_pandas())
+        frame = batch.select([c for c in dict.fromkeys(columns) if c in names]).to_pandas()
+        if label and label in names:
+            frame[LABEL] = to_float(batch.column(names.index(label)))[0]
+        frames.append(frame)
     if not frames:
         raise DataError(f"{path}: the file has no rows")
     df = pd.concat(frames, ignore_index=True)
@@ -61,34 +71,45 @@ def read_scored(path, columns: list[str]) -> pd.DataFrame:
     return df
 
 
-def _threshold(df: pd.DataFrame, det, summary: dict | None) -> float | None:
-    """The threshold to draw: the run's own, else the model's, else the lowest flagged score."""
+def _threshold(df: pd.DataFrame, det, summary: dict | None) -> tuple[float | None, str]:
+    """The line to draw and its name: the run's threshold, else the model's; without either,
+    the lowest flagged score, named as such (the model's threshold is not known then)."""
     if summary is not None and summary.get("threshold") is not None:
-        return summary["threshold"]
+        return summary["threshold"], THRESHOLD
     if det is not None:
-        return det.threshold_["value"]
+        return det.threshold_["value"], THRESHOLD
     if "anomaly_flag" in df and df["anomaly_flag"].any():
-        return float(df.loc[df["anomaly_flag"], "anomaly_score"].min())
-    return None
+        return float(df.loc[df["anomaly_flag"], "anomaly_score"].min()), LOWEST_FLAGGED
+    return None, THRESHOLD
 
 
-def _stats_table(df: pd.DataFrame, scores: np.ndarray, threshold: float | None,
-                 summary: dict | None) -> str:
+def _label_metrics(df: pd.DataFrame, scores: np.ndarray, summary: dict | None) -> dict | None:
+    """The run's label metrics (from `detect`), else computed from the file's label column."""
+    if summary is not None:
+        return summary.get("label_metrics")
+    if LABEL not in df:
+        return None
+    return label_metrics(df[LABEL].to_numpy(np.float64), scores)
+
+
+def _stats_table(df: pd.DataFrame, scores: np.ndarray, line: tuple[float | None, str],
+                 lm: dict | None) -> str:
     n = len(df)
     flagged = int(df["anomaly_flag"].sum()) if "anomaly_flag" in df else None
     stat_rows = [("rows", f"{n:,}")]
     if flagged is not None:
         stat_rows.append(("flagged", f"{flagged:,} ({flagged / max(n, 1):.2%})"))
-    if threshold is not None:
-        stat_rows.append(("threshold", fmt_num(threshold)))
+    if line[0] is not None:
+        stat_rows.append((line[1], fmt_num(line[0])))
     fin = scores[np.isfinite(scores)]
     if fin.size:
         q = np.quantile(fin, [0.5, 0.99])
         stat_rows.append(("score p50 / p99 / max", f"{fmt_num(q[0])} / {fmt_num(q[1])} / "
                           f"{fmt_num(fin.max())}"))
-    lm = (summary or {}).get("label_metrics")
     if lm and lm.get("auroc") is not None:
         stat_rows.append(("AUROC / AUPRC on labels", f"{lm['auroc']:.4f} / {lm['auprc']:.4f}"))
+    elif lm:
+        stat_rows.append(("labels", lm.get("note", "")))
     return '<table class="stats">' + "".join(
         f"<tr><th>{esc(k)}</th><td>{esc(v)}</td></tr>" for k, v in stat_rows) + "</table>"
 
@@ -101,14 +122,19 @@ def build_html_report(scored_path, det=None, model_path=None, summary: dict | No
     if ts:
         st = det.series_
         cols += [st.time_column] + ([st.group_column] if st.group_column else []) + st.features
-    df = read_scored(scored_path, cols)
+    label = det.config.data.label_column if det is not None else None
+    df = read_scored(scored_path, cols, label)
     scores = df["anomaly_score"].to_numpy(np.float64)
-    threshold = _threshold(df, det, summary)
+    threshold, line_name = _threshold(df, det, summary)
+    right = "Rows right of the threshold (red) are flagged." if line_name == THRESHOLD else \
+        ("The red line marks the lowest flagged score: without <code>-m MODEL_DIR</code> the "
+         "model's threshold is not known.")
     parts = [f"<h1>attnad report: {esc(Path(scored_path).name)}</h1>",
              f'<p class="muted">written {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC by '
-             f"attnad {__version__}</p>", _stats_table(df, scores, threshold, summary),
-             "<h2>Score distribution</h2>", histogram_svg(scores, threshold),
-             '<p class="muted">Rows right of the threshold (red) are flagged. Counts on a log '
+             f"attnad {__version__}</p>",
+             _stats_table(df, scores, (threshold, line_name), _label_metrics(df, scores, summary)),
+             "<h2>Score distribution</h2>", histogram_svg(scores, threshold, line_name),
+             f'<p class="muted">{right} Counts on a log '
              "scale; the red bar on the far right counts rows beyond the plotted range.</p>"]
     if ts:
         parts += ["<h2>Signals and scores over time</h2>",
@@ -131,9 +157,7 @@ def check_report_output(path: Path) -> None:
 
 def write_html_report(scored_path, out_path, det=None, model_path=None,
                       summary: dict | None = None) -> None:
-    text = build_html_report(scored_path, det, model_path, summary)
-    # write beside the target, then rename: a reader never sees a half-written report
-    p = Path(out_path)
-    tmp = p.with_name(f".{p.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(p)
+    """Build the page, then write it like every other output: a temporary file of its own beside
+    the target, fsynced and renamed, so a reader (or a crash) never sees half a report and two
+    runs writing the same report never share a temporary file."""
+    write_text_atomic(out_path, build_html_report(scored_path, det, model_path, summary))

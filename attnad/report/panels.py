@@ -54,11 +54,15 @@ def _flag_runs(t: np.ndarray, flags: np.ndarray) -> tuple[list, list]:
 
 
 def _time_axis(values: pd.Series) -> tuple[np.ndarray, callable, str]:
-    """Times as floats for plotting, a tick formatter, and the axis label."""
-    num = values if pd.api.types.is_numeric_dtype(values) else \
-        pd.to_numeric(values, errors="coerce")  # CSV cells arrive as text
-    if num.notna().sum() >= values.notna().sum() > 0:
-        return num.to_numpy(np.float64), fmt_num, "step"
+    """Times as floats for plotting, a tick formatter, and the axis label.
+
+    Datetimes (from Parquet) are dates even though pd.to_numeric would turn them into counts of
+    microseconds; text (from CSV) is a step number if every cell parses as one, else a date."""
+    if not pd.api.types.is_datetime64_any_dtype(values):
+        num = values if pd.api.types.is_numeric_dtype(values) else \
+            pd.to_numeric(values, errors="coerce")  # CSV cells arrive as text
+        if num.notna().sum() >= values.notna().sum() > 0:
+            return num.to_numpy(np.float64), fmt_num, "step"
     t = pd.to_datetime(values, errors="coerce", utc=True)
     secs = (t - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(np.float64)
     span = np.nanmax(secs) - np.nanmin(secs) if np.isfinite(secs).any() else 0

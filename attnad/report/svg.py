@@ -139,8 +139,10 @@ class Plot:
                 f'width="100%" role="img">' + "".join(self.parts) + "</svg>")
 
 
-def histogram_svg(scores: np.ndarray, threshold: float | None) -> str:
-    """The score distribution on a log count scale, bins right of the threshold in red.
+def histogram_svg(scores: np.ndarray, threshold: float | None,
+                  line_name: str = "threshold") -> str:
+    """The score distribution on a log count scale, bins right of the threshold in red; the
+    line is labelled `line_name` (the caller knows whether it is really the threshold).
 
     The range stops at the 99.9th percentile (or the threshold, if higher) so a few extreme
     scores do not squeeze the bulk into one bin; rows beyond it get one extra red bar."""
@@ -171,5 +173,5 @@ def histogram_svg(scores: np.ndarray, threshold: float | None) -> str:
                        f'y="{float(p.py(math.log10(over + 1))) - 4:.1f}" class="tick" '
                        f'text-anchor="end">{over:,} above {fmt_num(hi)}</text>')
     if threshold is not None and np.isfinite(threshold):
-        p.vline(threshold, FLAG_COLOUR, f"threshold {fmt_num(threshold)}")
+        p.vline(threshold, FLAG_COLOUR, f"{line_name} {fmt_num(threshold)}")
     return p.svg()
