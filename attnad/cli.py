@@ -1,6 +1,6 @@
 """The `attnad` command: parses options, calls the library, renders. No modelling logic here.
 
-Exit codes: 0 success; 1 a detect gate (--fail-on-rate / --fail-on-count) was breached;
+Exit codes: 0 success; 1 a detect gate (--fail-on-rate / -count / -invalid) was breached;
 2 bad usage, config, input or model (one line on stderr); 3 an internal error (a bug: please
 report it; --debug shows the traceback).
 """
@@ -228,6 +228,8 @@ def detect(
         help="Exit 1 when the flagged share of rows exceeds R.")] = None,
     fail_on_count: Annotated[Optional[int], typer.Option(
         help="Exit 1 when more than N rows are flagged.")] = None,
+    fail_on_invalid: Annotated[Optional[float], typer.Option(
+        help="Exit 1 when more than this share of a model column's cells do not parse.")] = None,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
     save_model: Annotated[Optional[Path], typer.Option(
         help="Without -m: also save the model fitted on DATA to this directory.")] = None,
@@ -256,7 +258,7 @@ def detect(
             raise UserError("--threshold and --contamination: give one or the other")
         if contamination is not None and not 0 < contamination < 1:
             raise UserError(f"--contamination {contamination}: must be between 0 and 1")
-        check_gates(fail_on_rate, fail_on_count)
+        check_gates(fail_on_rate, fail_on_count, fail_on_invalid)
         src = open_data(data)
         if not isinstance(src, Files):
             check_output(data, output)
@@ -293,7 +295,7 @@ def detect(
                                batch_size=batch_size, progress=progress,
                                sorted_input=sorted_input, explain=explain)
         stats.warnings[:0] = [w for w in said if w not in stats.warnings]
-        gates = evaluate_gates(stats, fail_on_rate, fail_on_count)
+        gates = evaluate_gates(stats, fail_on_rate, fail_on_count, fail_on_invalid)
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
             write_summary_json(summary, summary_json)

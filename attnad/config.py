@@ -35,6 +35,8 @@ class DataConfig(_Section):
     group_column: str | None = None  # one series per value (time-series mode)
     csv_delimiter: str = ","  # CSV field separator: one character, or "tab"
     encoding: str = "utf-8"  # CSV text encoding, e.g. latin-1, cp1252, utf-16
+    decimal: Literal[".", ","] = "."  # decimal mark in CSV text: "," for 3,14 (many European
+    # exports; a "." is then a thousands separator: 1.234,5)
 
     @field_validator("csv_delimiter", mode="before")
     @classmethod

@@ -37,7 +37,8 @@ MODES = {  # kind -> "module:class"; imported on first use, so neither mode is i
 }
 MIN_TRAIN_ROWS = 2  # one row has no spread: every score would tie with the threshold
 SCORING_SECTIONS = ("score", "threshold")  # config sections `--set` may change on a trained model
-READING_KEYS = ("data.csv_delimiter", "data.encoding")  # how a file is read, not what was learned
+READING_KEYS = ("data.csv_delimiter", "data.encoding", "data.decimal")  # how a file is read,
+# not what was learned
 LOAD_ERRORS = (KeyError, TypeError, ValueError, RuntimeError, IndexError, AttributeError)
 
 

@@ -17,6 +17,7 @@ from rich.table import Table
 from attnad.data.io import write_text_atomic
 from attnad.errors import UserError
 from attnad.metrics import auprc, auroc
+from attnad.pipeline.quality import invalid_shares
 from attnad.threshold import probability
 
 
@@ -57,6 +58,8 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
         "score_quantiles": qs,
         "invalid_cells": dict(stats.invalid_cells),
         "invalid_cells_total": int(sum(stats.invalid_cells.values())),
+        "invalid_share": {k: round(v, 6) for k, v in
+                          invalid_shares(stats.invalid_cells, stats.rows).items()},
         "top_rows": [
             {"row": r, "score": s, "probability": float(probability(np.array([s]), det.threshold_)[0]),
              "ids": ids, "top_features": [{"column": c, "share": round(sh, 4)} for c, sh in feats]}
@@ -72,16 +75,20 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
     return summary
 
 
-def check_gates(fail_on_rate: float | None, fail_on_count: int | None) -> None:
+def check_gates(fail_on_rate: float | None, fail_on_count: int | None,
+                fail_on_invalid: float | None = None) -> None:
     """Refuse gate limits that could never mean anything, before any work is done."""
-    if fail_on_rate is not None and not 0 <= fail_on_rate <= 1:
-        raise UserError(f"--fail-on-rate {fail_on_rate}: must be between 0 and 1")
+    for name, share in (("rate", fail_on_rate), ("invalid", fail_on_invalid)):
+        if share is not None and not 0 <= share <= 1:
+            raise UserError(f"--fail-on-{name} {share}: must be between 0 and 1")
     if fail_on_count is not None and fail_on_count < 0:
         raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
 
 
-def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None) -> dict:
-    """`detect`'s CI gates: each asked-for gate's limit, observed value and whether it broke."""
+def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None,
+                   fail_on_invalid: float | None = None) -> dict:
+    """`detect`'s CI gates: each asked-for gate's limit, observed value and whether it broke.
+    The invalid gate watches the model column with the largest share of unparseable cells."""
     gates = {}
     rate = stats.flagged / stats.rows if stats.rows else 0.0
     if fail_on_rate is not None:
@@ -90,6 +97,12 @@ def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None)
     if fail_on_count is not None:
         gates["fail_on_count"] = {"limit": fail_on_count, "value": stats.flagged,
                                   "breached": stats.flagged > fail_on_count}
+    if fail_on_invalid is not None:
+        shares = invalid_shares(stats.invalid_cells, stats.rows)
+        worst = max(shares, key=shares.get, default=None)
+        value = shares.get(worst, 0.0)
+        gates["fail_on_invalid"] = {"limit": fail_on_invalid, "value": value, "column": worst,
+                                    "breached": value > fail_on_invalid}
     return gates
 
 
@@ -115,7 +128,9 @@ def render_summary(summary: dict, console: Console) -> None:
     if q:
         t.add_row("score p50 / p99 / max", f"{q['p50']:.4g} / {q['p99']:.4g} / {q['max']:.4g}")
     if summary["invalid_cells_total"]:
-        cols = ", ".join(f"{k}: {v}" for k, v in list(summary["invalid_cells"].items())[:5])
+        share = summary.get("invalid_share", {})
+        cols = ", ".join(f"{k}: {v:,}" + (f" ({share[k]:.1%})" if k in share else "")
+                         for k, v in list(summary["invalid_cells"].items())[:5])
         t.add_row("invalid cells", f"{summary['invalid_cells_total']:,} ({cols})")
     lm = summary.get("label_metrics")
     if lm:

@@ -418,3 +418,48 @@ def test_unknown_config_key_suggests_the_closest_one(tmp_path, small_csv):
                "data.label", "did you mean data.label_column?")
     user_error(run("train", small_csv, "-o", tmp_path / "m", "--set", "model.d_modl=8"),
                "did you mean model.d_model?")
+
+
+def test_european_csv_is_read_with_data_decimal_and_never_scored_silently(tmp_path, small_model):
+    """`;` separators and decimal commas: training says which --set reads the numbers; scoring
+    such a file with a model trained on points refuses (exit 2) instead of giving every row the
+    score of an empty row; with data.decimal=, the scores equal those of the same numbers."""
+    df = small_frame()
+    eu, us = tmp_path / "eu.csv", tmp_path / "us.csv"
+    df.to_csv(eu, index=False, sep=";", decimal=",")
+    df.to_csv(us, index=False)
+    semi = ["--set", "data.csv_delimiter=;"]
+    user_error(run("train", eu, "-o", tmp_path / "m", *semi, *TINY),
+               "eu.csv", "decimal comma", "--set data.decimal=,")
+    r = run("train", eu, "-o", tmp_path / "m", *semi, "--set", "data.decimal=,",
+            "--set=data.id_columns=[id]", *TINY)
+    assert r.exit_code == 0, r.output
+    user_error(run("detect", eu, "-m", small_model, "-o", tmp_path / "o.csv", *semi),
+               "no cell of the numeric column(s) a, b parses", "--set data.decimal=,")
+    assert not (tmp_path / "o.csv").exists()
+    got = scored(run("score", eu, "-m", small_model, "-o", tmp_path / "eu_out.csv", *semi,
+                     "--set", "data.decimal=,"), tmp_path / "eu_out.csv", len(df))
+    want = scored(run("score", us, "-m", small_model, "-o", tmp_path / "us_out.csv"),
+                  tmp_path / "us_out.csv", len(df))
+    assert np.array_equal(got.anomaly_score, want.anomaly_score)
+
+
+def test_a_mostly_invalid_model_column_is_said_and_can_fail_the_run(tmp_path, small_model):
+    df = small_frame().astype({"a": object})
+    df.loc[df.index % 10 < 7, "a"] = "?"  # 70% of the cells: not a number
+    p = tmp_path / "bad.csv"
+    df.to_csv(p, index=False)
+    out, js = tmp_path / "o.csv", tmp_path / "s.json"
+    r = run("detect", p, "-m", small_model, "-o", out, "--summary-json", js)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(js.read_text())
+    assert summary["invalid_share"] == {"a": 0.7}
+    said = [w for w in summary["warnings"] if "'a': 70.0% of cells are not valid numeric" in w]
+    assert said and "0.0% in training" in said[0]
+    assert "70.0%" in r.stderr
+    r = run("detect", p, "-m", small_model, "-o", out, "--summary-json", js,
+            "--fail-on-invalid", "0.5", "--quiet")
+    assert r.exit_code == 1 and "gate breached: fail-on-invalid 0.5 (observed 0.7)" in r.stderr
+    assert json.loads(js.read_text())["gates"]["fail_on_invalid"]["column"] == "a"
+    user_error(run("detect", p, "-m", small_model, "-o", out, "--fail-on-invalid", "2"),
+               "--fail-on-invalid")

@@ -83,4 +83,16 @@ def test_a_model_trained_today_has_the_old_layout(tmp_path, monkeypatch, name):
                             "0", "--set", "train.max_steps=40", "--set", "train.min_steps=40",
                             "--set", "train.threads=1", *args])
     assert r.exit_code == 0, r.output
-    assert _layout(tmp_path / "m") == _layout(FIXTURES / f"{name}_model")
+    (new_meta, new_tensors), (old_meta, old_tensors) = _layout(tmp_path / "m"), \
+        _layout(FIXTURES / f"{name}_model")
+    assert new_tensors == old_tensors
+    # a config may gain keys (with defaults, so old models still load: the tests above), nothing
+    # else may change
+    assert _without_new_keys(new_meta["config"], old_meta["config"]) == old_meta["config"]
+    assert {k: v for k, v in new_meta.items() if k != "config"} == \
+        {k: v for k, v in old_meta.items() if k != "config"}
+
+
+def _without_new_keys(new: dict, old: dict) -> dict:
+    return {k: _without_new_keys(v, old[k]) if isinstance(v, dict) and isinstance(old.get(k), dict)
+            else v for k, v in new.items() if k in old}

@@ -25,6 +25,8 @@ MODELLED = ("numeric", "boolean", "categorical", "datetime")
 TRUE_TOKENS = {"true", "t", "yes", "y"}
 FALSE_TOKENS = {"false", "f", "no", "n"}
 PARSE_SHARE = 0.95  # a text column is numeric/boolean/datetime when this share of cells parse
+DECIMAL_COMMA = r"^\s*[+-]?(\d{1,3}(\.\d{3})+|\d+),\d+\s*$"  # 3,14 and 1.234,5: a number
+# written with a decimal comma (data.decimal ",")
 
 
 @dataclass
@@ -72,8 +74,10 @@ class Schema:
             return [f"{source}: {len(extra)} column(s) not seen in training are ignored: {shown}"]
         return []
 
-    def coerce(self, batch: pa.RecordBatch | pa.Table) -> tuple[dict[str, pa.Array], dict[str, int]]:
-        """Typed arrays for the modelled columns, and how many cells failed to parse per column."""
+    def coerce(self, batch: pa.RecordBatch | pa.Table,
+               decimal: str = ".") -> tuple[dict[str, pa.Array], dict[str, int]]:
+        """Typed arrays for the modelled columns, and how many cells failed to parse per column.
+        `decimal`: the decimal mark of numbers in text cells (data.decimal)."""
         out: dict[str, pa.Array] = {}
         invalid: dict[str, int] = {}
         names = batch.schema.names
@@ -81,7 +85,7 @@ class Schema:
             arr = batch.column(names.index(c.name))
             if isinstance(arr, pa.ChunkedArray):
                 arr = arr.combine_chunks()
-            typed, bad = coerce_array(arr, c.role)
+            typed, bad = coerce_array(arr, c.role, decimal)
             out[c.name] = typed
             if bad:
                 invalid[c.name] = bad
@@ -98,10 +102,26 @@ def _decode(arr: pa.Array) -> pa.Array:
     return arr
 
 
-def to_float(arr: pa.Array) -> tuple[np.ndarray, int]:
-    """float64 values with NaN for missing or unparseable cells; the unparseable count."""
+def decimal_comma_count(arr: pa.Array) -> int:
+    """How many text cells are numbers written with a decimal comma (3,14)."""
+    arr = _decode(arr)
+    if not _is_text(arr.type) or len(arr) == 0:
+        return 0
+    return int(pc.sum(pc.match_substring_regex(arr, DECIMAL_COMMA)).as_py() or 0)
+
+
+def _point_decimals(arr: pa.Array) -> pa.Array:
+    """Text numbers with a decimal comma rewritten with a point: 1.234,5 -> 1234.5."""
+    return pc.replace_substring(pc.replace_substring(arr, ".", ""), ",", ".")
+
+
+def to_float(arr: pa.Array, decimal: str = ".") -> tuple[np.ndarray, int]:
+    """float64 values with NaN for missing or unparseable cells; the unparseable count.
+    `decimal` is the decimal mark of numbers in text cells."""
     arr = _decode(arr)
     t = arr.type
+    if decimal == "," and _is_text(t):
+        arr = _point_decimals(arr)
     if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) \
             or pa.types.is_decimal(t):
         vals = arr.cast(pa.float64(), safe=False).to_numpy(zero_copy_only=False)
@@ -175,9 +195,9 @@ def to_text(arr: pa.Array) -> pa.Array:
     return arr.cast(pa.string())
 
 
-def coerce_array(arr: pa.Array, role: str) -> tuple[pa.Array, int]:
+def coerce_array(arr: pa.Array, role: str, decimal: str = ".") -> tuple[pa.Array, int]:
     if role == "numeric":
-        vals, bad = to_float(arr)
+        vals, bad = to_float(arr, decimal)
         return pa.array(vals, type=pa.float64()), bad
     if role == "datetime":
         vals, bad = to_epoch_seconds(arr)
@@ -188,15 +208,17 @@ def coerce_array(arr: pa.Array, role: str) -> tuple[pa.Array, int]:
     return to_text(arr), 0
 
 
-def _parse_share(arr: pa.Array, kind: str) -> float:
+def _parse_share(arr: pa.Array, kind: str, decimal: str = ".") -> float:
     present = len(arr) - arr.null_count
     if _is_text(arr.type):
         present -= pc.sum(pc.equal(pc.utf8_trim_whitespace(arr), "")).as_py() or 0
     if present == 0:
         return 0.0
     if kind == "numeric":
-        vals, _ = to_float(arr)
+        vals, _ = to_float(arr, decimal)
         ok = int(np.sum(~np.isnan(vals)))
+    elif kind == "decimal comma":
+        ok = decimal_comma_count(arr)
     elif kind == "boolean":
         s = pd.Series(arr.to_numpy(zero_copy_only=False), dtype=object).str.strip().str.lower()
         ok = int(s.isin(TRUE_TOKENS | FALSE_TOKENS).sum())
@@ -211,7 +233,12 @@ def _parse_share(arr: pa.Array, kind: str) -> float:
     return ok / present
 
 
-def _infer_role(name: str, arr: pa.Array, n_rows: int, cfg: DataConfig) -> Column:
+def _first_comma_number(arr: pa.Array) -> str:
+    hits = pc.filter(arr, pc.fill_null(pc.match_substring_regex(arr, DECIMAL_COMMA), False))
+    return hits[0].as_py().strip() if len(hits) else ""
+
+
+def _infer_role(name: str, arr: pa.Array, n_rows: int, cfg: DataConfig, source: str) -> Column:
     arr = _decode(arr)
     t = arr.type
     present = n_rows - arr.null_count
@@ -228,8 +255,13 @@ def _infer_role(name: str, arr: pa.Array, n_rows: int, cfg: DataConfig) -> Colum
     if pa.types.is_temporal(t):
         return Column(name, "datetime")
     if _is_text(t):
-        if _parse_share(arr, "numeric") >= PARSE_SHARE:
+        if _parse_share(arr, "numeric", cfg.decimal) >= PARSE_SHARE:
             return Column(name, "numeric", "text parsed as numbers")
+        if cfg.decimal == "." and _parse_share(arr, "decimal comma") >= PARSE_SHARE:
+            raise DataError(f"{source}: column {name!r} holds numbers with a decimal comma "
+                            f"({_first_comma_number(arr)!r}); read them as numbers with --set "
+                            "data.decimal=, (or list the column in data.categorical to keep it "
+                            "as text)")
         if _parse_share(arr, "boolean") == 1.0:  # a third value (yes/no/unknown): categorical
             return Column(name, "boolean", "text parsed as true/false")
         if _parse_share(arr, "datetime") >= PARSE_SHARE:
@@ -264,7 +296,8 @@ def infer_schema(table: pa.Table, cfg: DataConfig, source: str = "data") -> Sche
         if name in fixed:
             cols.append(Column(name, fixed[name], "configured"))
         else:
-            cols.append(_infer_role(name, table.column(name).combine_chunks(), table.num_rows, cfg))
+            cols.append(_infer_role(name, table.column(name).combine_chunks(), table.num_rows, cfg,
+                                    source))
     schema = Schema(cols)
     if not schema.modelled:
         raise DataError(f"{source}: no column left to model (all are ids, labels, excluded or empty)")

@@ -15,9 +15,11 @@ import numpy as np
 from attnad.data.dataset import Files, check_output_dir, mirror, row_counts
 from attnad.data.hints import label_hints
 from attnad.data.io import AtomicWriter, CsvFormat, input_schema
+from attnad.data.schema import decimal_comma_count
 from attnad.errors import DataError
 from attnad.pipeline.batch import BatchScorer
 from attnad.pipeline.paths import check_output
+from attnad.pipeline.quality import check_numbers_parse, invalid_warnings
 from attnad.pipeline.stats import RunStats, update_stats
 from attnad.pipeline.writers import SplitWriter
 
@@ -48,6 +50,7 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     bs = batch_size or det.config.score.batch_size
     writer_cm = SplitWriter(out_path, row_counts(in_path, CsvFormat.of(det.config.data)),
                             out.schema) if many else AtomicWriter(out_path, out.schema)
+    rows_before, invalid_before, commas = stats.rows, dict(stats.invalid_cells), {}
     with writer_cm as writer:
         for batch, scores, contrib, invalid in det.scored_batches(in_path, bs, stats.warnings,
                                                                   bool(explain)):
@@ -55,8 +58,15 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
             writer.write(written)
             update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources,
                          label, rng)
+            for column in det.schema_.names("numeric"):
+                if invalid.get(column) and column in names:  # what the bad cells look like
+                    commas[column] = commas.get(column, 0) + \
+                        decimal_comma_count(batch.column(names.index(column)))
             if progress:
                 progress(stats.rows)
+        here = {k: v - invalid_before.get(k, 0) for k, v in stats.invalid_cells.items()}
+        check_numbers_parse(det, here, stats.rows - rows_before, str(in_path), commas)
+    stats.warnings += invalid_warnings(det, here, stats.rows - rows_before, str(in_path), commas)
     return stats
 
 

@@ -65,7 +65,7 @@ class TableDetector(Detector):
         cfg = self.config
         table = sample_rows(table, cfg.train.max_rows, cfg.train.seed)
         self.schema_ = infer_schema(table, cfg.data, source)
-        cols, invalid = self.schema_.coerce(table)
+        cols, invalid = self.schema_.coerce(table, cfg.data.decimal)
         self.preprocessor_ = Preprocessor.fit(cols, self.schema_, cfg.data)
         weights = {"reconstruction": 1.0, "memory": getattr(cfg.model, "memory_weight", 0.0),
                    "marginal": getattr(cfg.model, "marginal_weight", 0.0)}
@@ -182,7 +182,7 @@ class TableDetector(Detector):
         self._check_fitted()
         table = as_table(data)
         self.schema_.check_input(table.schema.names, "data")
-        cols, invalid = self.schema_.coerce(table)
+        cols, invalid = self.schema_.coerce(table, self.config.data.decimal)
         return self.preprocessor_.transform(cols), invalid
 
     def reconstruction(self, enc: Encoded) -> tuple[np.ndarray, np.ndarray]:

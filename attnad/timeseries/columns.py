@@ -37,8 +37,9 @@ def series_schema(table: pa.Table, data_cfg, source: str) -> tuple[Schema, list[
 
 
 def read_columns(table, schema: Schema, state_or_cfg, kind: str | None, source: str,
-                 first_row: int = 0):
-    """Entity keys, times, raw signals (n, F) float64 with NaN, invalid-cell counts, time kind."""
+                 first_row: int = 0, decimal: str = "."):
+    """Entity keys, times, raw signals (n, F) float64 with NaN, invalid-cell counts, time kind.
+    `decimal`: the decimal mark of numbers in text cells (data.decimal)."""
     names = table.schema.names
     tcol, gcol = state_or_cfg.time_column, state_or_cfg.group_column
     for col, what in ((tcol, "data.time_column"), (gcol, "data.group_column")):
@@ -48,7 +49,7 @@ def read_columns(table, schema: Schema, state_or_cfg, kind: str | None, source: 
     kind = kind or time_kind(tarr)
     times = parse_times(tarr, kind, tcol, source, first_row)
     keys = entity_keys(table.column(names.index(gcol)) if gcol else None, table.num_rows)
-    typed, invalid = schema.coerce(table)
+    typed, invalid = schema.coerce(table, decimal)
     raw = np.empty((table.num_rows, len(typed)), dtype=np.float64)
     for j, (name, arr) in enumerate(typed.items()):
         v = arr.to_numpy(zero_copy_only=False)

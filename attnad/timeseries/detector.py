@@ -52,7 +52,8 @@ class SeriesDetector(Detector):
     def _fit(self, table: pa.Table, *, progress, source: str, start, ddp) -> None:
         cfg, mc = self.config, self.config.model
         schema, features = series_schema(table, cfg.data, source)
-        keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source)
+        keys, times, raw, invalid, kind = read_columns(table, schema, cfg.data, None, source,
+                                                       decimal=cfg.data.decimal)
         order = series_order(keys, times)
         keys, raw = keys[order], raw[order]
         keep = recent_rows(keys, cfg.train.max_rows)
@@ -120,7 +121,8 @@ class SeriesDetector(Detector):
         self._check_fitted()
         table = as_table(data)
         st = self.series_
-        keys, times, raw, invalid, _ = read_columns(table, self.schema_, st, st.time_kind, "data")
+        keys, times, raw, invalid, _ = read_columns(table, self.schema_, st, st.time_kind, "data",
+                                                    decimal=self.config.data.decimal)
         order = series_order(keys, times)
         scorer = self.new_scorer()
         done = scorer.push(keys[order], raw[order], order) + scorer.finish()

@@ -29,7 +29,8 @@ def explain_series_rows(det, path, positions: list[int]) -> list[RowExplanation]
     reaches back into its entity's earlier steps)."""
     st = det.series_
     table = read_table(path, csv=CsvFormat.of(det.config.data))
-    keys, times, raw, _, _ = read_columns(table, det.schema_, st, st.time_kind, str(path))
+    keys, times, raw, _, _ = read_columns(table, det.schema_, st, st.time_kind, str(path),
+                                          decimal=det.config.data.decimal)
     scores, contrib, _ = det.score_with_contributions(table)
     share = shares(contrib)
     keys = keys.astype(str)

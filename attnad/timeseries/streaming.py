@@ -113,7 +113,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
     then every row's are stored beside its score in the temporary file (8 bytes per signal)."""
     st = det.series_
     F = len(st.features)
-    csv = CsvFormat.of(det.config.data)
+    csv, decimal = CsvFormat.of(det.config.data), det.config.data.decimal
     store, top = RowStore(1 + F if all_contributions else 1), TopRows(F)
     invalid_total: dict[str, int] = {}
 
@@ -126,7 +126,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
         scorer, last, offset, in_order = det.new_scorer(), {}, 0, True
         for batch in iter_batches(path, batch_size, csv):
             keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
-                                                        str(path), offset)
+                                                        str(path), offset, decimal)
             if not _in_time_order(keys, times, last):
                 in_order = False
                 break
@@ -144,7 +144,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
             parts, offset = [], 0
             for batch in iter_batches(path, batch_size, csv):
                 keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
-                                                            str(path), offset)
+                                                            str(path), offset, decimal)
                 parts.append((keys, times, raw))
                 for k, v in invalid.items():
                     invalid_total[k] = invalid_total.get(k, 0) + v
