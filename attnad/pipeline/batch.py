@@ -12,6 +12,7 @@ import pyarrow as pa
 
 from attnad.data.windows import entity_keys
 from attnad.errors import DataError
+from attnad.pipeline.typed import OUTPUT_TYPES, typed_array, typed_columns
 from attnad.threshold import row_probability, row_thresholds
 
 
@@ -53,7 +54,10 @@ class BatchScorer:
     """
 
     def __init__(self, det, schema: pa.Schema, *, flags: bool, threshold: float | None = None,
-                 keep: list[str] | None = None, source: str = "data", explain: int = 0):
+                 keep: list[str] | None = None, source: str = "data", explain: int = 0,
+                 typed: bool = False):
+        """`typed`: write the model's numeric, boolean and datetime columns typed when they
+        arrive as text (Parquet output of a CSV input: attnad.pipeline.typed)."""
         names = schema.names
         self.det, self.flags, self.warnings = det, flags, []
         if keep:
@@ -69,7 +73,9 @@ class BatchScorer:
                                  "attnad's output")
             kept = [c for c in kept if c not in clash]
         self.kept = kept
-        fields = [schema.field(c) for c in kept] + [pa.field("anomaly_score", pa.float64())]
+        self.convert = typed_columns(schema, kept, det.schema_) if typed else {}
+        fields = [pa.field(c, OUTPUT_TYPES[self.convert[c]]) if c in self.convert
+                  else schema.field(c) for c in kept] + [pa.field("anomaly_score", pa.float64())]
         if flags:
             fields += [pa.field("anomaly_flag", pa.bool_()),
                        pa.field("anomaly_probability", pa.float64())]
@@ -100,7 +106,9 @@ class BatchScorer:
         names = batch.schema.names
         keys = self._keys(batch, len(scores))
         flag = self.flag(scores, keys)
-        arrays = [batch.column(names.index(c)) for c in self.kept]
+        decimal = self.det.config.data.decimal
+        arrays = [typed_array(batch.column(names.index(c)), self.convert[c], decimal)
+                  if c in self.convert else batch.column(names.index(c)) for c in self.kept]
         arrays.append(pa.array(scores, type=pa.float64()))
         if self.flags:
             arrays.append(pa.array(flag, type=pa.bool_()))

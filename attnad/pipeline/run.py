@@ -14,7 +14,7 @@ import numpy as np
 
 from attnad.data.dataset import Files, check_output_dir, mirror, row_counts
 from attnad.data.hints import label_hints
-from attnad.data.io import AtomicWriter, CsvFormat, input_schema
+from attnad.data.io import AtomicWriter, CsvFormat, file_format, input_schema
 from attnad.data.schema import decimal_comma_count
 from attnad.errors import DataError
 from attnad.pipeline.batch import BatchScorer
@@ -39,7 +39,8 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     stats.warnings += det.schema_.check_input(names, str(in_path))
     stats.warnings += label_hints(det.schema_, str(in_path))
     out = BatchScorer(det, schema, flags=flags, threshold=threshold, keep=keep,
-                      source=str(in_path), explain=explain)
+                      source=str(in_path), explain=explain,
+                      typed=not many and file_format(out_path) == "parquet")
     stats.warnings += out.warnings
     t = out.threshold
     stats.threshold = t
