@@ -44,6 +44,11 @@ class Encoded:
     def take(self, idx: np.ndarray) -> "Encoded":
         return Encoded(self.num[idx], self.num_missing[idx], self.cat[idx])
 
+    def missing(self) -> np.ndarray:
+        """(n, F) bool: which cells of each model feature (numeric, then categorical) are
+        missing."""
+        return np.concatenate([self.num_missing, self.cat == MISSING], axis=1)
+
 
 def squash(z: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     """Identity within +-KNEE robust units of spread, k(1 + log(|z|/k)) beyond: smooth, monotone,

@@ -94,7 +94,8 @@ class TableDetector(Detector):
                 self.memory_ = RowMemory.fit(vectors, cfg.model.memory_size, cfg.model.n_memories,
                                              cfg.train.seed).to(self.device_)
             if use_marginal:
-                self.marginal_ = MarginalTails.fit(vectors).to(self.device_)
+                self.marginal_ = MarginalTails.fit(
+                    vectors, missing=torch.from_numpy(enc.missing())).to(self.device_)
             del vectors
         recon = np.empty(len(calib))  # the calibration rows, scored once (out of fold)
         for scorer, idx in zip(self.scorers, calib_groups):
@@ -209,7 +210,8 @@ class TableDetector(Detector):
             if self.memory_ is not None:
                 parts["memory"] = self.memory_.energy(vectors).numpy().astype(np.float64)
             if self.marginal_ is not None:
-                parts["marginal"] = self.marginal_.surprise(vectors).numpy()
+                parts["marginal"] = self.marginal_.surprise(
+                    vectors, torch.from_numpy(enc.missing())).numpy()
         return parts
 
     @property
@@ -221,7 +223,22 @@ class TableDetector(Detector):
         enc, invalid = self.encode(data)
         recon, contrib = self.reconstruction(enc)
         scores = combine_components(self._component_scores(enc, recon), self.components_)
-        return scores, contrib, invalid
+        return scores, self._with_missing_cells(contrib, enc), invalid
+
+    def _with_missing_cells(self, contrib: np.ndarray, enc: Encoded) -> np.ndarray:
+        """Contributions with each missing cell's share of the score added to its feature, so an
+        explanation names the missing columns. The cell's surprisal (attnad.models.marginal) is
+        put in reconstruction units: what it adds to the score, divided by what one unit of a
+        feature's contribution adds (the mean over F features, each component standardised)."""
+        gaps = None if self.marginal_ is None else \
+            self.marginal_.missing_surprise(torch.from_numpy(enc.missing()))
+        if gaps is None or not bool(gaps.any()):
+            return contrib
+        r, m = self.components_["reconstruction"], self.components_["marginal"]
+        if r["weight"] <= 0:
+            return contrib
+        per_unit = (m["weight"] / m["scale"]) * (contrib.shape[1] * r["scale"] / r["weight"])
+        return contrib + gaps.cpu().numpy() * per_unit
 
     def explanations(self, path, table, positions: list[int]) -> list:
         return explain_table_rows(self, table, positions)
