@@ -94,9 +94,10 @@ def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, dd
     """The fitted detector and what fitting warned about (shown by the caller: `train` prints
     it, `detect` puts it in the summary and its JSON)."""
     from attnad.detector import Detector
-    from attnad.progress import step_progress
+    from attnad.progress import step_progress, waiting
 
-    table, note = Detector.read_training(data, cfg)
+    with waiting(console, f"reading {data}"):
+        table, note = Detector.read_training(data, cfg)
     if note:
         console.print(note)
     with step_progress(console, "training") as progress, \
@@ -202,7 +203,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
         if not isinstance(src, Files):
             check_output(data, output)
         det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
-        with row_progress(console, data) as progress:
+        with row_progress(console, src) as progress:
             stats = score_data(det, src, output, flags=False, sorted_input=sorted_input,
                                keep=keep, batch_size=batch_size, progress=progress,
                                explain=explain)
@@ -290,7 +291,7 @@ def detect(
         t = threshold
         if contamination is not None:
             t = quantile_threshold(det.threshold_, contamination)
-        with row_progress(console, data) as progress:
+        with row_progress(console, src) as progress:
             stats = score_data(det, src, output, flags=True, threshold=t, keep=keep,
                                batch_size=batch_size, progress=progress,
                                sorted_input=sorted_input, explain=explain)

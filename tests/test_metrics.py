@@ -193,18 +193,18 @@ def test_vus_segment_at_series_edges():
     assert vus_pr(y, y.astype(float), max_window=30) == pytest.approx(1.0)
 
 
-def test_vus_deterministic_and_fast_on_100k():
-    import time
-
+def test_vus_deterministic_on_100k():
+    """A long series with many segments: the same value on every call, and a score that follows
+    the labels beats shuffled scores. How fast: benchmarks/metrics_speed.py (a wall-clock bound
+    here failed on busy machines)."""
     rng = np.random.default_rng(6)
     n = 100_000
     y = np.zeros(n, dtype=int)
     for s in rng.integers(0, n - 200, 60):
         y[s : s + rng.integers(1, 120)] = 1
     sc = rng.normal(size=n) + y
-    t0 = time.perf_counter()
     a = vus(y, sc, max_window=200)
-    elapsed = time.perf_counter() - t0
     assert a == vus(y, sc, max_window=200)
-    assert 0 < a[1] < 1
-    assert elapsed < 8.0  # ~0.5 s on one core; generous for shared CI machines
+    assert 0 < a[0] < 1 and 0 < a[1] < 1
+    shuffled = vus(y, rng.permutation(sc), max_window=200)
+    assert a[0] > shuffled[0] + 0.1 and a[1] > shuffled[1] + 0.05
