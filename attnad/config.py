@@ -151,7 +151,9 @@ class TrainConfig(_Section):
     # tables: K models, each scoring the rows it did not train on (attnad.tabular.crossfit); 1 = one model
     cross_fit: int = Field(2, ge=1, le=10)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int = Field(0, ge=0, le=512)  # torch CPU threads; 0 = all cores
+    # torch CPU threads; 0 = the CPUs this process may use (affinity mask, cgroup quota). Idle
+    # threads sleep, not spin (attnad sets OMP_WAIT_POLICY=PASSIVE): fine on shared machines
+    threads: int = Field(0, ge=0, le=512)
 
 
 class ThresholdConfig(_Section):

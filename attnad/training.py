@@ -49,8 +49,72 @@ def resolve_device(requested: str) -> torch.device:
     return torch.device(requested)
 
 
+def cgroup_cpu_limit(root: str = "/sys/fs/cgroup", proc_cgroup: str = "/proc/self/cgroup"
+                     ) -> float | None:
+    """The CPU quota of this process's cgroup in CPUs (docker --cpus, Kubernetes limits), or None
+    when there is none or it cannot be read: the smallest over the process's cgroup and its
+    parents, cgroup v2 (cpu.max) or v1 (cpu.cfs_quota_us / cpu.cfs_period_us)."""
+    try:
+        with open(proc_cgroup) as f:
+            entries = [line.split(":", 2) for line in f.read().splitlines() if line.count(":") >= 2]
+    except OSError:
+        entries = []
+    paths = {"v2": "/"}  # cgroup file system as the process sees it: its own cgroup, else the root
+    for _, controllers, path in entries:
+        if controllers == "":
+            paths["v2"] = path
+        elif "cpu" in controllers.split(","):
+            paths["v1"] = path
+    limits = []
+    for version, path in paths.items():
+        if version == "v1":
+            base = next((os.path.join(root, d) for d in ("cpu", "cpu,cpuacct", "cpuacct,cpu")
+                         if os.path.isdir(os.path.join(root, d))), None)
+        else:
+            base = root
+        rel = path.strip("/")
+        while base is not None:
+            d = os.path.join(base, rel)
+            try:
+                if version == "v2":
+                    with open(os.path.join(d, "cpu.max")) as f:
+                        quota, period = f.read().split()[:2]
+                    if quota != "max":
+                        limits.append(int(quota) / int(period))
+                else:
+                    with open(os.path.join(d, "cpu.cfs_quota_us")) as f:
+                        quota = int(f.read())
+                    with open(os.path.join(d, "cpu.cfs_period_us")) as f:
+                        period = int(f.read())
+                    if quota > 0 and period > 0:
+                        limits.append(quota / period)
+            except (OSError, ValueError):
+                pass
+            if not rel:
+                break
+            rel = os.path.dirname(rel)
+    return min(limits) if limits else None
+
+
+def usable_cpus() -> int:
+    """CPUs this process may use: its affinity mask (taskset, cpusets), capped by a cgroup CPU quota
+    rounded up; at least 1. os.cpu_count() counts the machine's, which oversubscribes a container."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    limit = cgroup_cpu_limit()
+    if limit is not None:
+        n = min(n, math.ceil(limit))
+    return max(1, n)
+
+
 def set_threads(threads: int) -> None:
-    torch.set_num_threads(threads if threads > 0 else max(1, os.cpu_count() or 1))
+    """Torch's CPU threads: `threads`, or with 0 the CPUs this process may use (usable_cpus). Idle
+    OpenMP threads sleep rather than spin (OMP_WAIT_POLICY=PASSIVE, set by attnad/__init__.py
+    before torch is imported), so a default run on a machine shared with other processes is about
+    as fast as one thread instead of several times slower (benchmarks/threads.py)."""
+    torch.set_num_threads(threads if threads > 0 else usable_cpus())
 
 
 def seed_everything(seed: int) -> None:
