@@ -16,8 +16,13 @@ import logging
 import sys
 from pathlib import Path
 
+import pyarrow as pa
+import torch
+
 from attnad.data.io import file_format
+from attnad.detector import Detector
 from attnad.errors import UserError
+from attnad.pipeline import BatchScorer
 
 
 class _ScoreActor:
@@ -25,18 +30,12 @@ class _ScoreActor:
 
     def __init__(self, model_dir: str, overrides: list[str], schema_bytes: bytes,
                  keep: list[str] | None, threads: int):
-        import pyarrow as pa
-        import torch
-
-        from attnad.detector import Detector
-        from attnad.pipeline import BatchScorer
         torch.set_num_threads(threads)
         det = Detector.load(model_dir, device="cpu").apply_overrides(overrides)
         schema = pa.ipc.read_schema(pa.py_buffer(schema_bytes))
         self.fn = BatchScorer(det, schema, flags=False, keep=keep)
 
     def __call__(self, batch):
-        import pyarrow as pa
         return pa.Table.from_batches([self.fn(batch)])
 
 
