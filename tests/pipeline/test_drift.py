@@ -25,8 +25,9 @@ def test_a_shifted_column_leads_the_summary_and_breaks_the_drift_gate(tmp_path, 
     df["a"] += 1.0  # a is N(0, 1): one spread
     p, js = tmp_path / "shifted.csv", tmp_path / "s.json"
     df.to_csv(p, index=False)
+    rep = tmp_path / "r.html"
     r = _detect(p, "-m", model_dir, "-o", tmp_path / "o.csv", "--summary-json", js,
-                "--fail-on-drift", "0.25")
+                "--fail-on-drift", "0.25", "--report", rep)
     assert r.exit_code == 1, r.output
     assert "gate breached: fail-on-drift 0.25" in r.stderr and "in column a)" in r.stderr
     assert "drift since training" in r.stderr
@@ -38,6 +39,9 @@ def test_a_shifted_column_leads_the_summary_and_breaks_the_drift_gate(tmp_path, 
     assert len(drift["columns"][0]["bins"]["now"]) == BINS
     gate = json.loads(js.read_text())["gates"]["fail_on_drift"]
     assert gate["column"] == "a" and gate["breached"]
+    html = rep.read_text()  # one small plot per changed column, the shifted one first
+    assert "Drift since training" in html and html.count('class="dplot"') == len(drift["changed"])
+    assert html.index("PSI " + format(drift["columns"][0]["psi"], ".3f")) > html.index("dplot")
 
 
 def test_the_training_file_holds_the_drift_and_missing_gates(tmp_path, model_dir, csv_file):
