@@ -83,14 +83,15 @@ def render_drift(section: dict | None, console: Console) -> None:
     if section is None:
         return
     rows = [r for r in section["columns"] if r["entity"] is None]
-    shown = [r for r in rows if changed(r)][:SHOWN]
+    moved = [r for r in rows if changed(r)]
+    shown = moved[:SHOWN]
     if not shown:
         top = rows[0] if rows else None
         console.print("drift since training: no column changed" +
                       (f" (largest PSI {top['psi']:.3f}, {top['column']})"
                        if top and top["psi"] is not None else ""), markup=False, highlight=False)
     else:
-        t = Table(title=f"drift since training: {len(section['changed'])} column(s) changed "
+        t = Table(title=f"drift since training: {len(moved)} column(s) changed "
                   f"(PSI > {STABLE_PSI} moderate, > {LARGE_PSI} large)", title_justify="left")
         for name in ("column", "PSI", "beyond range", "missing", "unseen", "invalid"):
             t.add_column(name, justify="left" if name == "column" else "right")

@@ -70,9 +70,9 @@ def drift_html(section: dict | None) -> str:
     if section is None:
         return ('<h2>Drift since training</h2><p class="muted">This model was saved before '
                 "attnad kept a profile of the training columns; retrain it to see drift.</p>")
-    rows = [r for r in section["columns"] if r["entity"] is None]
-    changed = set(section["changed"])
-    shown = [r for r in rows if r["column"] in changed][:PLOTS]
+    changed = set(section["changed"])  # names: "column", or "entity/column" for series
+    shown = [r for r in section["columns"] if (r["column"] if r["entity"] is None else
+                                                f"{r['entity']}/{r['column']}") in changed][:PLOTS]
     parts = ["<h2>Drift since training</h2>",
              f'<p class="muted">Population stability index (PSI) of each model column over its '
              f"training decile bins: under 0.1 stable, 0.1-0.25 moderate, over 0.25 large. "
