@@ -31,7 +31,8 @@ from attnad.data.io import default_mode
 from attnad.errors import ModelError, UserError
 
 FORMAT = "attnad-model"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: adds the training profile ("profile", attnad.data.profile)
+READABLE_VERSIONS = (1, 2)  # an older model loads; it only lacks what later versions added
 WEIGHTS = "model.safetensors"
 META = "attnad.json"
 MAX_META_BYTES = 256 << 20
@@ -146,10 +147,10 @@ def read_artifact(path: str | Path) -> tuple[dict, dict[str, torch.Tensor]]:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise ModelError(f"{meta_path}: not an attnad model description")
     version = meta.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise ModelError(
             f"{root}: model format version {version} is not supported by attnad {__version__} "
-            f"(which reads version {FORMAT_VERSION}); retrain the model with this attnad or use "
+            f"(which reads versions {', '.join(map(str, READABLE_VERSIONS))}); retrain the model with this attnad or use "
             f"the attnad version that wrote it ({meta.get('attnad_version', 'unknown')})")
     if sha256_file(weights_path) != meta.get("weights_sha256"):
         raise ModelError(f"{weights_path}: checksum does not match attnad.json; the model directory "

@@ -1,6 +1,7 @@
 """The `attnad` command: parses options, calls the library, renders. No modelling logic here.
 
-Exit codes: 0 success; 1 a detect gate (--fail-on-rate / -count / -invalid) was breached;
+Exit codes: 0 success; 1 a detect gate (--fail-on-rate / -count / -invalid / -drift / -missing)
+was breached;
 2 bad usage, config, input or model (one line on stderr); 3 an internal error (a bug: please
 report it; --debug shows the traceback).
 """
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from attnad import __version__
 from attnad.cli_options import (BatchOpt, ConfigOpt, Data, DebugOpt, DeviceOpt, EngineOpt,
+                                FailDriftOpt, FailMissingOpt,
                                 ExplainOpt, KeepOpt, ModelOpt, OutOpt, QuietOpt, RayAddressOpt,
                                 SeedOpt, SetOpt, SortedOpt)
 from attnad.errors import UserError
@@ -186,6 +188,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
         from attnad.data.dataset import Files, open_data
         from attnad.detector import Detector
         from attnad.pipeline import check_output, score_data
+        from attnad.pipeline.drift import drift_section, render_drift
         from attnad.progress import row_progress
         if engine not in ("local", "ray"):
             raise UserError(f"--engine {engine!r}: expected local or ray")
@@ -212,6 +215,7 @@ def score(data: Data, model: ModelOpt, output: OutOpt, keep: KeepOpt = None,
         if stats.invalid_cells:
             cells = ", ".join(f"{k}: {v:,}" for k, v in stats.invalid_cells.items())
             console.print(f"invalid cells (scored as missing): {cells}", markup=False)
+        render_drift(drift_section(stats.drift), console)
         console.print(f"scored {stats.rows:,} rows -> {output}")
     _guard(body, debug)
 
@@ -231,6 +235,7 @@ def detect(
         help="Exit 1 when more than N rows are flagged.")] = None,
     fail_on_invalid: Annotated[Optional[float], typer.Option(
         help="Exit 1 when more than this share of a model column's cells do not parse.")] = None,
+    fail_on_drift: FailDriftOpt = None, fail_on_missing: FailMissingOpt = None,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
     save_model: Annotated[Optional[Path], typer.Option(
         help="Without -m: also save the model fitted on DATA to this directory.")] = None,
@@ -251,6 +256,7 @@ def detect(
         from attnad.detector import Detector
         from attnad.pipeline import check_output, score_data
         from attnad.progress import row_progress
+        from attnad.pipeline.drift import check_drift_gates
         from attnad.summary import (breach_lines, build_summary, check_gates, evaluate_gates,
                                     render_summary, write_summary_json)
         from attnad.threshold import quantile_threshold
@@ -260,6 +266,7 @@ def detect(
         if contamination is not None and not 0 < contamination < 1:
             raise UserError(f"--contamination {contamination}: must be between 0 and 1")
         check_gates(fail_on_rate, fail_on_count, fail_on_invalid)
+        check_drift_gates(None, fail_on_drift, fail_on_missing)
         src = open_data(data)
         if not isinstance(src, Files):
             check_output(data, output)
@@ -280,6 +287,7 @@ def detect(
                 raise UserError("-c/--seed/--save-model configure training; with -m the "
                                 "model is already trained (drop them or drop -m)")
             det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
+            check_drift_gates(det, fail_on_drift, fail_on_missing)
             said = []
         else:
             cfg = _load_config(config, set_, seed, device)
@@ -296,7 +304,8 @@ def detect(
                                batch_size=batch_size, progress=progress,
                                sorted_input=sorted_input, explain=explain)
         stats.warnings[:0] = [w for w in said if w not in stats.warnings]
-        gates = evaluate_gates(stats, fail_on_rate, fail_on_count, fail_on_invalid)
+        gates = evaluate_gates(stats, fail_on_rate, fail_on_count, fail_on_invalid,
+                               fail_on_drift, fail_on_missing)
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
             write_summary_json(summary, summary_json)

@@ -37,5 +37,11 @@ EngineOpt = Annotated[str, typer.Option(
     "--engine", help="local, or ray (Ray Data; needs the `ray` extra and Parquet input).")]
 RayAddressOpt = Annotated[Optional[str], typer.Option(
     "--ray-address", help="--engine ray: the cluster to join (default: start a local Ray).")]
+FailDriftOpt = Annotated[Optional[float], typer.Option(
+    help="Exit 1 when any model column's PSI against its training deciles exceeds this (rule "
+    "of thumb: under 0.1 stable, 0.1-0.25 moderate, over 0.25 large).")]
+FailMissingOpt = Annotated[Optional[float], typer.Option(
+    help="Exit 1 when a model column's share of missing cells rose by more than this since "
+    "training (0.1 = ten percentage points).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Print nothing but errors.")]
 DebugOpt = Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")]

@@ -23,8 +23,10 @@ import numpy as np
 
 from attnad.artifact import read_artifact, write_artifact
 from attnad.config import Config, apply_overrides, build_config, parse_override
+from attnad.data.drift import DriftCounts
 from attnad.data.hints import column_hints
 from attnad.data.io import CsvFormat, iter_batches
+from attnad.data.profile import check_profile
 from attnad.data.schema import Schema
 from attnad.data.tables import as_table
 from attnad.errors import ModelError, UserError
@@ -140,8 +142,41 @@ class Detector:
         """The input column behind each entry of the contributions returned with scores."""
         raise NotImplementedError
 
-    def score_with_contributions(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
-        """Scores, per-feature contributions (n, len(feature_sources)), invalid-cell counts."""
+    def score_with_contributions(self, data, drift: DriftCounts | None = None
+                                 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+        """Scores, per-feature contributions (n, len(feature_sources)), invalid-cell counts.
+        `drift`: also count the data against the training profile (attnad.data.drift)."""
+        raise NotImplementedError
+
+    def drift_counts(self) -> DriftCounts | None:
+        """Empty drift counts against this model's training profile; None for a model saved
+        before profiles were kept (format version 1)."""
+        self._check_fitted()
+        profile = getattr(self, "profile_", None)
+        return None if profile is None else DriftCounts(profile)
+
+    def drift(self, data):
+        """How `data` differs from the training data, per column (series: per signal over all
+        entities, entity None, and per entity and signal), as a pandas DataFrame: PSI over the
+        training deciles, share beyond the training range, missing / invalid / unseen-category
+        shares then and now, and for series the level change in training spreads and the time
+        of the first value beyond the training range (attnad.data.drift)."""
+        counts = self.drift_counts()
+        if counts is None:
+            raise UserError(f"{getattr(self, 'loaded_from_', 'this model')}: saved before attnad "
+                            "kept a profile of the training columns; retrain it to get drift "
+                            "figures")
+        table = as_table(data)
+        counts.note_columns(table.schema.names, self.schema_)
+        self._count_drift(counts, table)
+        return counts.frame()
+
+    def _profile_columns(self) -> tuple[list[str], int]:
+        """The names a training profile has, in order, and how many of them are numeric."""
+        raise NotImplementedError
+
+    def _count_drift(self, counts: DriftCounts, table) -> None:
+        """Add an in-memory table to drift counts (the mode reads its columns its own way)."""
         raise NotImplementedError
 
     def score_samples(self, data) -> np.ndarray:
@@ -165,12 +200,12 @@ class Detector:
         return self.score_samples(data) > t
 
     def scored_batches(self, path, batch_size: int, warnings_out: list[str],
-                       all_contributions: bool = False):
+                       all_contributions: bool = False, drift: DriftCounts | None = None):
         """(batch, scores, contributions, invalid counts) for a file, batch by batch in input
-        order. Rows are scored on their own here; series override this (windows cross
-        batches)."""
+        order; `drift` counts the rows in the same pass. Rows are scored on their own here;
+        series override this (windows cross batches)."""
         for batch in iter_batches(path, batch_size, CsvFormat.of(self.config.data)):
-            yield (batch, *self.score_with_contributions(batch))
+            yield (batch, *self.score_with_contributions(batch, drift))
 
     def check_files(self, files) -> None:
         """Before scoring several files one by one: refuse what that would get wrong."""
@@ -186,6 +221,8 @@ class Detector:
         state_meta, tensors = self._state()
         meta = {"config": self.config.model_dump(mode="json"), "schema": self.schema_.to_dict(),
                 **state_meta, "threshold": self.threshold_, "training": self.training_}
+        if getattr(self, "profile_", None) is not None:
+            meta["profile"] = self.profile_
         write_artifact(path, meta, tensors)
 
     def _state(self) -> tuple[dict, dict]:
@@ -205,6 +242,9 @@ class Detector:
             det._restore(meta, tensors, path)
             det.threshold_ = meta["threshold"]
             det.training_ = meta.get("training", {})
+            det.profile_ = meta.get("profile")  # absent from models of format version 1
+            if det.profile_ is not None:
+                check_profile(det.profile_, *det._profile_columns())
         except UserError:
             raise
         except LOAD_ERRORS as e:

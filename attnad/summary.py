@@ -17,8 +17,12 @@ from rich.table import Table
 from attnad.data.io import write_text_atomic
 from attnad.errors import UserError
 from attnad.metrics import auprc, auroc
+from attnad.pipeline.drift import drift_gates, drift_section, render_drift
 from attnad.pipeline.quality import invalid_shares
 from attnad.threshold import probability
+
+
+DRIFT_GATES = ("fail_on_drift", "fail_on_missing")
 
 
 def _finite(x: float | None):
@@ -66,6 +70,8 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
             for s, r, ids, feats in top
         ],
         "warnings": list(stats.warnings),
+        # None: the model was saved before attnad kept a training profile (format version 1)
+        "drift": drift_section(getattr(stats, "drift", None)),
     }
     if stats.labels:
         summary["label_metrics"] = label_metrics(np.concatenate(stats.labels),
@@ -86,9 +92,11 @@ def check_gates(fail_on_rate: float | None, fail_on_count: int | None,
 
 
 def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None,
-                   fail_on_invalid: float | None = None) -> dict:
+                   fail_on_invalid: float | None = None, fail_on_drift: float | None = None,
+                   fail_on_missing: float | None = None) -> dict:
     """`detect`'s CI gates: each asked-for gate's limit, observed value and whether it broke.
-    The invalid gate watches the model column with the largest share of unparseable cells."""
+    The invalid gate watches the model column with the largest share of unparseable cells; the
+    drift gates the largest PSI and the largest rise of a missing share (attnad.pipeline.drift)."""
     gates = {}
     rate = stats.flagged / stats.rows if stats.rows else 0.0
     if fail_on_rate is not None:
@@ -103,12 +111,15 @@ def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None,
         value = shares.get(worst, 0.0)
         gates["fail_on_invalid"] = {"limit": fail_on_invalid, "value": value, "column": worst,
                                     "breached": value > fail_on_invalid}
+    if fail_on_drift is not None or fail_on_missing is not None:
+        gates.update(drift_gates(drift_section(stats.drift), fail_on_drift, fail_on_missing))
     return gates
 
 
 def breach_lines(gates: dict) -> list[str]:
     """One line per breached gate, for stderr (empty when every gate held)."""
-    return [f"gate breached: {k.replace('_', '-')} {g['limit']} (observed {g['value']:.4g})"
+    return [f"gate breached: {k.replace('_', '-')} {g['limit']} (observed {g['value']:.4g}"
+            + (f" in column {g['column']}" if k in DRIFT_GATES and g.get("column") else "") + ")"
             for k, g in gates.items() if g["breached"]]
 
 
@@ -154,5 +165,6 @@ def render_summary(summary: dict, console: Console) -> None:
             top.add_row(str(r["row"]), *[str(r["ids"][c]) for c in ids], f"{r['score']:.4g}",
                         f"{r['probability']:.4f}", feats)
         console.print(top)
+    render_drift(summary.get("drift"), console)
     for w in summary.get("warnings", []):
         console.print(f"warning: {w}", style="yellow", markup=False, highlight=False)

@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from attnad.cli import app
 from attnad.detector import Detector, SeriesDetector, TableDetector
+from attnad.errors import UserError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "format_v1"
 runner = CliRunner()
@@ -94,3 +95,23 @@ def test_a_model_trained_today_has_the_old_layout(tmp_path, monkeypatch, name):
 def _without_new_keys(new: dict, old: dict) -> dict:
     return {k: _without_new_keys(v, old[k]) if isinstance(v, dict) and isinstance(old.get(k), dict)
             else v for k, v in new.items() if k in old}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_an_old_model_scores_with_no_drift_section(tmp_path, name):
+    """Format version 1 has no training profile: detect runs as before, its summary says
+    "drift": null, and the drift gates, which could not be checked, are refused (exit 2)."""
+    _, data, _, _ = CASES[name]
+    model = FIXTURES / f"{name}_model"
+    det = Detector.load(model, device="cpu")
+    assert det.profile_ is None and det.drift_counts() is None
+    js = tmp_path / "s.json"
+    r = runner.invoke(app, ["detect", str(FIXTURES / data), "-m", str(model), "-o",
+                            str(tmp_path / "o.csv"), "--summary-json", str(js), "--device", "cpu"])
+    assert r.exit_code == 0, r.output
+    assert json.loads(js.read_text())["drift"] is None
+    r = runner.invoke(app, ["detect", str(FIXTURES / data), "-m", str(model), "-o",
+                            str(tmp_path / "o.csv"), "--fail-on-drift", "0.25"])
+    assert r.exit_code == 2 and "retrain" in r.output
+    with pytest.raises(UserError, match="retrain"):
+        det.drift(pd.read_csv(FIXTURES / data))

@@ -42,6 +42,10 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
                       source=str(in_path), explain=explain,
                       typed=not many and file_format(out_path) == "parquet")
     stats.warnings += out.warnings
+    if stats.drift is None:
+        stats.drift = det.drift_counts()
+    if stats.drift is not None:
+        stats.drift.note_columns(names, det.schema_)
     t = out.threshold
     stats.threshold = t
     label = det.config.data.label_column
@@ -54,7 +58,7 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     rows_before, invalid_before, commas = stats.rows, dict(stats.invalid_cells), {}
     with writer_cm as writer:
         for batch, scores, contrib, invalid in det.scored_batches(in_path, bs, stats.warnings,
-                                                                  bool(explain)):
+                                                                  bool(explain), stats.drift):
             written, flag = out.output(batch, scores, contrib)
             writer.write(written)
             update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources,

@@ -1,6 +1,6 @@
 """What a scoring run keeps for its summary, in memory bounded by the batch size: a fixed-size
-random sample of scores for quantiles, the top rows, and labels with scores when a label column
-is present (5 bytes a row, for AUROC).
+random sample of scores for quantiles, the top rows, labels with scores when a label column
+is present (5 bytes a row, for AUROC), and drift counts (a few numbers per column).
 
     stats = RunStats(); update_stats(stats, batch, names, scores, contrib, flag, ...)
 """
@@ -30,6 +30,7 @@ class RunStats:
     labels: list[np.ndarray] = field(default_factory=list)
     label_scores: list[np.ndarray] = field(default_factory=list)
     threshold: float | None = None
+    drift: object = None  # attnad.data.drift.DriftCounts, when the model has a training profile
 
 
 def update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources, label,

@@ -17,6 +17,7 @@ from attnad import __version__
 from attnad.data.io import iter_batches, write_text_atomic
 from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
+from attnad.report.drift import drift_html
 from attnad.report.panels import is_series, series_panels
 from attnad.report.svg import esc, fmt_num, histogram_svg
 from attnad.report.tables import model_card, top_rows_table
@@ -40,7 +41,7 @@ text-align:left;vertical-align:top}th{background:#f5f5f5}.card th{width:200px}
 .bar .fill{position:absolute;left:0;top:2px;height:12px;background:#fcbba1}
 .bar span:last-child{position:relative;padding-left:4px}
 .legend{font-size:12px;margin:0 0 4px 70px}.panel{margin-bottom:18px}
-.stats td{min-width:90px}pre{font-size:11px;background:#fafafa;padding:8px;overflow:auto}
+.stats td{min-width:90px}.dplot{display:inline-block;width:49%;vertical-align:top;margin:4px 0}pre{font-size:11px;background:#fafafa;padding:8px;overflow:auto}
 """
 
 
@@ -140,6 +141,8 @@ def build_html_report(scored_path, det=None, model_path=None, summary: dict | No
         parts += ["<h2>Signals and scores over time</h2>",
                   '<p class="muted">Shaded: flagged rows. Each signal is scaled to its own '
                   "range on the panel.</p>", series_panels(df, det, threshold)]
+    if summary is not None and "drift" in summary:  # from detect: the scoring pass counted it
+        parts.append(drift_html(summary["drift"]))
     parts += ["<h2>Top flagged rows</h2>",
               top_rows_table(df, id_cols, (summary or {}).get("top_rows")),
               "<h2>Model card</h2>", model_card(det, model_path)]

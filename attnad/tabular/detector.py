@@ -18,6 +18,7 @@ import torch
 
 from attnad.data.io import CsvFormat
 from attnad.data.preprocess import Encoded, Preprocessor
+from attnad.data.profile import table_profile
 from attnad.data.sample import read_sample, sample_rows
 from attnad.data.schema import infer_schema
 from attnad.data.tables import as_table, data_fingerprint
@@ -73,6 +74,7 @@ class TableDetector(Detector):
         use_marginal = weights["marginal"] > 0
         self._check_size(table.num_rows, use_memory, use_marginal, source)
         enc = self.preprocessor_.transform(cols)
+        self.profile_ = table_profile(enc, self.preprocessor_, invalid, table.num_rows)
         summaries, started = self._train_models(enc, progress, start, ddp)
         self.model_ = self.models_[0]
         self.training_ = merge_summaries(summaries)
@@ -219,8 +221,11 @@ class TableDetector(Detector):
         self._check_fitted()
         return self.preprocessor_.feature_sources
 
-    def score_with_contributions(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    def score_with_contributions(self, data, drift=None
+                                 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         enc, invalid = self.encode(data)
+        if drift is not None:
+            drift.add_table(enc, invalid)
         recon, contrib = self.reconstruction(enc)
         scores = combine_components(self._component_scores(enc, recon), self.components_)
         return scores, self._with_missing_cells(contrib, enc), invalid
@@ -242,6 +247,12 @@ class TableDetector(Detector):
 
     def explanations(self, path, table, positions: list[int]) -> list:
         return explain_table_rows(self, table, positions)
+
+    def _count_drift(self, counts, table) -> None:
+        counts.add_table(*self.encode(table))
+
+    def _profile_columns(self) -> tuple[list[str], int]:
+        return self.preprocessor_.feature_names, self.preprocessor_.n_numeric
 
     # ---- persistence ---------------------------------------------------------------------
     def _state(self) -> tuple[dict, dict]:

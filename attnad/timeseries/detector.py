@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from attnad.data.io import CsvFormat
+from attnad.data.profile import series_profile
 from attnad.data.tables import as_table, data_fingerprint
 from attnad.data.windows import read_table, recent_rows, series_order
 from attnad.estimator import Detector
@@ -60,6 +61,8 @@ class SeriesDetector(Detector):
         keys, raw = keys[keep], raw[keep]
         entities, (p_center, p_scale), center, scale, starts = input_statistics(keys, raw)
         x, miss = scaled(raw, center, scale)
+        self.profile_ = series_profile(keys, raw, features, invalid, entities,
+                                       (p_center, p_scale), kind)
 
         held = holdout_rows(*entity_bounds(keys), cfg.train.calibration_fraction, mc.window)
         check_model_size(lambda: build_series_model(mc, len(features)), mc, source=source,
@@ -116,13 +119,27 @@ class SeriesDetector(Detector):
     def new_scorer(self) -> SeriesScorer:
         return SeriesScorer(self.model_, self.series_, self.device_)
 
-    def score_with_contributions(self, data) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
+    def _read(self, table) -> tuple:
+        st = self.series_
+        return read_columns(table, self.schema_, st, st.time_kind, "data",
+                            decimal=self.config.data.decimal)
+
+    def _count_drift(self, counts, table) -> None:
+        keys, times, raw, invalid, _ = self._read(table)
+        counts.add_series(keys, times, raw, invalid)
+
+    def _profile_columns(self) -> tuple[list[str], int]:
+        return list(self.series_.features), len(self.series_.features)
+
+    def score_with_contributions(self, data, drift=None
+                                 ) -> tuple[np.ndarray, np.ndarray, dict[str, int]]:
         """Scores and per-signal contributions of an in-memory table, in its row order."""
         self._check_fitted()
         table = as_table(data)
         st = self.series_
-        keys, times, raw, invalid, _ = read_columns(table, self.schema_, st, st.time_kind, "data",
-                                                    decimal=self.config.data.decimal)
+        keys, times, raw, invalid, _ = self._read(table)
+        if drift is not None:
+            drift.add_series(keys, times, raw, invalid)
         order = series_order(keys, times)
         scorer = self.new_scorer()
         done = scorer.push(keys[order], raw[order], order) + scorer.finish()
@@ -132,8 +149,8 @@ class SeriesDetector(Detector):
         return scores, contrib, invalid
 
     def scored_batches(self, path, batch_size: int, warnings_out: list[str],
-                       all_contributions: bool = False):
-        return scored_batches(self, path, batch_size, warnings_out, all_contributions)
+                       all_contributions: bool = False, drift=None):
+        return scored_batches(self, path, batch_size, warnings_out, all_contributions, drift)
 
     def check_files(self, files) -> None:
         check_entities_per_file(files, self.config.data)

@@ -19,6 +19,7 @@ import tempfile
 import numpy as np
 import pyarrow.compute as pc
 
+from attnad.data.drift import DriftCounts
 from attnad.data.io import CsvFormat, iter_batches
 from attnad.data.windows import series_order
 from attnad.errors import DataError
@@ -106,11 +107,12 @@ def _in_time_order(keys: np.ndarray, times: np.ndarray, last: dict) -> bool:
 
 
 def scored_batches(det, path, batch_size: int, warnings_out: list[str],
-                   all_contributions: bool = False):
+                   all_contributions: bool = False, drift: DriftCounts | None = None):
     """Yield (batch, scores, contributions, invalid counts) for the file, in input order.
 
     Contributions are kept for the top rows only, unless `all_contributions` (for --explain):
-    then every row's are stored beside its score in the temporary file (8 bytes per signal)."""
+    then every row's are stored beside its score in the temporary file (8 bytes per signal).
+    `drift` counts the rows against the training profile in pass 1 (attnad.data.drift)."""
     st = det.series_
     F = len(st.features)
     csv, decimal = CsvFormat.of(det.config.data), det.config.data.decimal
@@ -122,6 +124,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
             store.put(rows, np.column_stack([s, c]) if all_contributions else s)
             top.add(rows, s, c)
 
+    # this file's drift counts, added to `drift` once pass 1 is complete (it may restart)
+    part = None if drift is None else DriftCounts(drift.profile)
     try:
         scorer, last, offset, in_order = det.new_scorer(), {}, 0, True
         for batch in iter_batches(path, batch_size, csv):
@@ -130,6 +134,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
             if not _in_time_order(keys, times, last):
                 in_order = False
                 break
+            if part is not None:
+                part.add_series(keys, times, raw, invalid)
             for k, v in invalid.items():
                 invalid_total[k] = invalid_total.get(k, 0) + v
             add(scorer.push(keys, raw, offset + np.arange(len(keys))))
@@ -142,9 +148,12 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
             store.close()
             store, top, invalid_total = RowStore(1 + F if all_contributions else 1), TopRows(F), {}
             parts, offset = [], 0
+            part = None if drift is None else DriftCounts(drift.profile)
             for batch in iter_batches(path, batch_size, csv):
                 keys, times, raw, invalid, _ = read_columns(batch, det.schema_, st, st.time_kind,
                                                             str(path), offset, decimal)
+                if part is not None:
+                    part.add_series(keys, times, raw, invalid)
                 parts.append((keys, times, raw))
                 for k, v in invalid.items():
                     invalid_total[k] = invalid_total.get(k, 0) + v
@@ -157,6 +166,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
                 o = order[i:i + batch_size]
                 add(scorer.push(keys[o], raw[o], o))
         add(scorer.finish())
+        if part is not None:
+            drift.merge(part)
         warnings_out += scorer.warnings(str(path))
         if store.written != offset:
             raise AssertionError(f"scored {store.written} of {offset} rows")  # a bug, not input
