@@ -163,6 +163,12 @@ class ThresholdConfig(_Section):
     pot_quantile: float = Field(0.98, ge=0.5, le=0.999)  # pot: the GPD tail starts here
     value: float | None = None  # the threshold itself (method: fixed)
     per_entity: bool = False  # time series: one threshold per entity (>= 200 training rows)
+    # time series, `detect --events`: runs of flagged steps of one entity separated by fewer than
+    # merge_gap unflagged steps are one event (1 = never merge). Inside one anomaly the flags
+    # flicker around the threshold; MERGE_GAP_REASON in attnad.timeseries.events says why 10
+    merge_gap: int = Field(10, ge=1, le=1_000_000)
+    # events spanning fewer steps are dropped; 1 keeps a one-step spike, the shortest anomaly
+    min_event_steps: int = Field(1, ge=1, le=1_000_000)
 
 
 class ScoreConfig(_Section):

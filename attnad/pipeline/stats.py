@@ -30,6 +30,7 @@ class RunStats:
     labels: list[np.ndarray] = field(default_factory=list)
     label_scores: list[np.ndarray] = field(default_factory=list)
     threshold: float | None = None
+    events: dict | None = None  # time series with flags: attnad.pipeline.events.EventSink.stats
 
 
 def update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources, label,

@@ -132,8 +132,8 @@ class SeriesDetector(Detector):
         return scores, contrib, invalid
 
     def scored_batches(self, path, batch_size: int, warnings_out: list[str],
-                       all_contributions: bool = False):
-        return scored_batches(self, path, batch_size, warnings_out, all_contributions)
+                       all_contributions: bool = False, events=None):
+        return scored_batches(self, path, batch_size, warnings_out, all_contributions, events)
 
     def check_files(self, files) -> None:
         check_entities_per_file(files, self.config.data)
