@@ -515,7 +515,8 @@ def evaluate_events(res: Result, y: np.ndarray, flags: np.ndarray, blocks: list[
     res.event_precision, res.event_recall, res.event_f1 = (
         None if math.isnan(got[k]) else got[k] for k in ("precision", "recall", "f1"))
     res.events = got["events"]
-    res.event_f1_by_gap = {g: {k: at(g)[k] for k in ("f1", "precision", "recall", "events")}
+    res.event_f1_by_gap = {g: {k: None if isinstance(v, float) and math.isnan(v) else v
+                               for k, v in at(g).items() if k in ("f1", "precision", "recall", "events")}
                            for g in EVENT_GAPS}
 
 
