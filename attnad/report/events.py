@@ -76,6 +76,7 @@ def events_table(events: pd.DataFrame, df: pd.DataFrame, tcol: str, gcol: str | 
             "" if np.isnan(e["peak_probability"]) else f"{e['peak_probability']:.6f}",
             _signals(e, df, by_start)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
-    return (f"<p>The {min(len(events), TOP_EVENTS)} events with the highest peak score of "
-            f"{len(events):,}; numbered as on the panels above.</p><table><tr>"
+    which = f"The {TOP_EVENTS} events with the highest peak score of {len(events):,}" \
+        if len(events) > TOP_EVENTS else f"All {len(events):,} events, highest peak score first"
+    return (f"<p>{which}; numbered as on the panels above.</p><table><tr>"
             + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
