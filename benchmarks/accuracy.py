@@ -469,6 +469,7 @@ class Result:
     event_recall: float | None = None
     event_f1: float | None = None
     events: int | None = None
+    flag_rate: float | None = None  # share of scored steps flagged: long events can cover many ranges
     event_f1_by_gap: dict | None = None  # event F1 at other merge gaps (JSON only): the default's evidence
     seconds: float = float("nan")
     error: str | None = None
@@ -512,6 +513,7 @@ def evaluate_events(res: Result, y: np.ndarray, flags: np.ndarray, blocks: list[
         return event_scores(np.concatenate(pred), truth)
 
     got = at(merge_gap)
+    res.flag_rate = float(np.mean(flags)) if len(flags) else None
     res.event_precision, res.event_recall, res.event_f1 = (
         None if math.isnan(got[k]) else got[k] for k in ("precision", "recall", "f1"))
     res.events = got["events"]
@@ -995,7 +997,8 @@ def main(argv=None) -> int:
             msg = f"ERROR {r.error[:120]}"
         else:
             extra = (f" vus_pr={fmt(r.vus_pr)} f1={fmt(r.best_f1)} event_f1={fmt(r.event_f1)}"
-                     f" (p={fmt(r.event_precision)} r={fmt(r.event_recall)}, {r.events} events)"
+                     f" (p={fmt(r.event_precision)} r={fmt(r.event_recall)}, {r.events} events,"
+                     f" {fmt(100 * r.flag_rate if r.flag_rate is not None else None, 2)}% flagged)"
                      if r.section == "timeseries" else "")
             msg = f"auroc={fmt(r.auroc)} auprc={fmt(r.auprc)}{extra} {r.seconds:.1f}s"
         print(f"[{r.section:10s}] {r.dataset:42s} {r.detector:9s} {msg}", file=sys.stderr, flush=True)
