@@ -24,6 +24,10 @@ demo: $(STAMP)
 	$(VENV)/bin/attnad detect sample_data/transactions_labelled.csv -c configs/tabular.yaml \
 		--set data.label_column=is_anomaly --set data.id_columns='[txn_id]' \
 		-o sample_data/out/detected.csv --summary-json sample_data/out/summary.json --seed 0
+	$(VENV)/bin/attnad detect sample_data/machines.csv --set data.time_column=time \
+		--set data.group_column=machine --set data.label_column=is_anomaly \
+		-o sample_data/out/machines_detected.csv --events sample_data/out/machines_events.csv \
+		--report sample_data/out/machines_report.html --seed 0
 
 test: $(STAMP)
 	$(PY) -m pytest -q

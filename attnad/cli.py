@@ -1,9 +1,8 @@
 """The `attnad` command: parses options, calls the library, renders. No modelling logic here.
 
-Exit codes: 0 success; 1 a detect gate (--fail-on-rate / -count / -invalid / -drift / -missing)
-was breached;
-2 bad usage, config, input or model (one line on stderr); 3 an internal error (a bug: please
-report it; --debug shows the traceback).
+Exit codes: 0 success; 1 a detect gate (--fail-on-rate / -count / -invalid / -events / -drift /
+-missing) was breached; 2 bad usage, config, input or model (one line on stderr); 3 an internal
+error (a bug: please report it; --debug shows the traceback).
 """
 
 from __future__ import annotations
@@ -236,6 +235,11 @@ def detect(
     fail_on_invalid: Annotated[Optional[float], typer.Option(
         help="Exit 1 when more than this share of a model column's cells do not parse.")] = None,
     fail_on_drift: FailDriftOpt = None, fail_on_missing: FailMissingOpt = None,
+    fail_on_events: Annotated[Optional[int], typer.Option(
+        help="Time series: exit 1 when more than N events are found (0: any event).")] = None,
+    events: Annotated[Optional[Path], typer.Option(
+        "--events", help="Time series: also write one row per event (a run of flagged steps "
+        "of one entity) to this .csv, .csv.gz or .parquet file.")] = None,
     summary_json: Annotated[Optional[Path], typer.Option(help="Write the summary as JSON here.")] = None,
     save_model: Annotated[Optional[Path], typer.Option(
         help="Without -m: also save the model fitted on DATA to this directory.")] = None,
@@ -257,15 +261,16 @@ def detect(
         from attnad.pipeline import check_output, score_data
         from attnad.progress import row_progress
         from attnad.pipeline.drift import check_drift_gates
-        from attnad.summary import (breach_lines, build_summary, check_gates, evaluate_gates,
-                                    render_summary, write_summary_json)
+        from attnad.summary import (breach_lines, build_summary, check_event_options,
+                                    check_gates, evaluate_gates, render_summary,
+                                    write_summary_json)
         from attnad.threshold import quantile_threshold
 
         if threshold is not None and contamination is not None:
             raise UserError("--threshold and --contamination: give one or the other")
         if contamination is not None and not 0 < contamination < 1:
             raise UserError(f"--contamination {contamination}: must be between 0 and 1")
-        check_gates(fail_on_rate, fail_on_count, fail_on_invalid)
+        check_gates(fail_on_rate, fail_on_count, fail_on_invalid, fail_on_events)
         check_drift_gates(None, fail_on_drift, fail_on_missing)
         src = open_data(data)
         if not isinstance(src, Files):
@@ -279,6 +284,12 @@ def detect(
                 raise UserError(f"--summary-json {summary_json}: is also -o; give another path")
         if report is not None:
             check_output(data, report, option="--report", any_name=True)
+        if events is not None:
+            check_output(data, events, option="--events")
+            taken = [p for p in (output, summary_json, report) if p is not None]
+            if any(events.resolve() == p.resolve() for p in taken):
+                raise UserError(f"--events {events}: is also the path of another output; give "
+                                "another path")
         if save_model is not None and model is None:
             from attnad.artifact import check_model_target
             check_model_target(save_model, option="--save-model")
@@ -289,8 +300,10 @@ def detect(
             det = Detector.load(model, device=device or "auto").apply_overrides(set_ or [])
             check_drift_gates(det, fail_on_drift, fail_on_missing)
             said = []
+            check_event_options(det.ordered, events, fail_on_events, model)
         else:
             cfg = _load_config(config, set_, seed, device)
+            check_event_options(bool(cfg.data.time_column), events, fail_on_events, None)
             if contamination is not None:
                 cfg.threshold.contamination = contamination
             det, said = _fit(src, cfg, console)
@@ -302,10 +315,10 @@ def detect(
         with row_progress(console, src) as progress:
             stats = score_data(det, src, output, flags=True, threshold=t, keep=keep,
                                batch_size=batch_size, progress=progress,
-                               sorted_input=sorted_input, explain=explain)
+                               sorted_input=sorted_input, explain=explain, events_file=events)
         stats.warnings[:0] = [w for w in said if w not in stats.warnings]
         gates = evaluate_gates(stats, fail_on_rate, fail_on_count, fail_on_invalid,
-                               fail_on_drift, fail_on_missing)
+                               fail_on_events, fail_on_drift, fail_on_missing)
         summary = build_summary(stats, det, source=str(data), output=str(output), gates=gates)
         if summary_json is not None:
             write_summary_json(summary, summary_json)

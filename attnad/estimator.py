@@ -200,10 +200,14 @@ class Detector:
         return self.score_samples(data) > t
 
     def scored_batches(self, path, batch_size: int, warnings_out: list[str],
-                       all_contributions: bool = False, drift: DriftCounts | None = None):
+                       all_contributions: bool = False, drift: DriftCounts | None = None,
+                       events=None):
         """(batch, scores, contributions, invalid counts) for a file, batch by batch in input
         order; `drift` counts the rows in the same pass. Rows are scored on their own here;
-        series override this (windows cross batches)."""
+        series override this (windows cross batches, and `events` receives their steps: rows of
+        a table make no events)."""
+        if events is not None:
+            raise ValueError("events: only time series have them")  # the CLI refuses earlier
         for batch in iter_batches(path, batch_size, CsvFormat.of(self.config.data)):
             yield (batch, *self.score_with_contributions(batch, drift))
 
@@ -277,7 +281,9 @@ class Detector:
                                 "(retrain to change the rest)")
         raw = apply_overrides(self.config.model_dump(mode="json"), overrides)
         new = build_config(raw, "--set")
-        if new.threshold != self.config.threshold:
+        events = {"merge_gap", "min_event_steps"}  # how flags are grouped, not the threshold
+        if new.threshold.model_dump(exclude=events) != \
+                self.config.threshold.model_dump(exclude=events):
             if new.threshold.per_entity and not self.threshold_.get("entities"):
                 raise UserError("--set threshold.per_entity=true: this model was trained without "
                                 "per-entity thresholds; retrain with it to get them")

@@ -28,6 +28,11 @@ Why these metrics
   0..``max_window`` so no single buffer length has to be chosen.  The TSB-AD study
   (Liu & Paparrizos, NeurIPS 2024 D&B) found VUS-PR the most robust and discriminative
   of the time-series measures it compared, which is why the benchmark ranks on it.
+* :func:`event_scores` - event-wise precision / recall / F1 of *flags* (not scores):
+  flagged steps are grouped into events (:func:`flag_runs`, the rule of ``detect --events``),
+  a labelled range counts as found when any event overlaps it, an event overlapping no range
+  is a false alarm.  Unlike point-adjusted F1 it charges every false event, so flagging
+  everything does not score well.
 
 The VUS implementation here is an independent, vectorised numpy re-implementation of the
 TSB-AD ``RangeAUC_volume_opt`` semantics (see :func:`range_auc_curves`); it evaluates each
@@ -52,6 +57,8 @@ __all__ = [
     "vus_pr",
     "vus_roc",
     "vus",
+    "flag_runs",
+    "event_scores",
 ]
 
 #: TSB-AD's ``get_metrics`` default ``slidingWindow`` (it normally passes a period estimate).
@@ -340,3 +347,42 @@ def vus(
     """``(vus_roc, vus_pr)`` computed in one pass (half the cost of calling both)."""
     rocs, prs = range_auc_curves(labels, scores, max_window, n_thresholds)
     return float(np.mean(rocs)), float(np.mean(prs))
+
+
+# --------------------------------------------------------------------------------------
+# events (flags grouped into runs)
+# --------------------------------------------------------------------------------------
+def flag_runs(flags, merge_gap: int = 1, min_steps: int = 1) -> np.ndarray:
+    """Events of one entity's flags in time order, as an ``(k, 2)`` array of inclusive
+    ``[start, end]`` positions: runs of flagged steps separated by fewer than ``merge_gap``
+    unflagged steps merge (1 = never), and events spanning fewer than ``min_steps`` steps are
+    dropped.  ``attnad.timeseries.events.EventBuilder`` applies the same rule to a stream."""
+    runs = segments(np.asarray(flags, dtype=bool))
+    if len(runs) > 1:
+        join = runs[1:, 0] - runs[:-1, 1] - 1 < max(int(merge_gap), 1)  # gap before each run
+        first = np.r_[True, ~join]
+        last = np.r_[~join, True]
+        runs = np.stack([runs[first, 0], runs[last, 1]], axis=1)
+    return runs[runs[:, 1] - runs[:, 0] + 1 >= min_steps]
+
+
+def event_scores(pred, truth) -> dict:
+    """Event-wise precision, recall and F1 of predicted events against labelled ranges (both
+    ``(k, 2)`` inclusive ``[start, end]``): a range is found when an event overlaps it; an event
+    overlapping no range is a false alarm.  Precision is NaN without predicted events; recall and
+    F1 are NaN without labelled ranges (undefined, not zero); F1 is 0 when no event is true."""
+    pred = np.asarray(pred, dtype=np.int64).reshape(-1, 2)
+    truth = np.asarray(truth, dtype=np.int64).reshape(-1, 2)
+    overlap = (pred[:, None, 0] <= truth[None, :, 1]) & (truth[None, :, 0] <= pred[:, None, 1])
+    hit_events = int(overlap.any(1).sum())
+    found = int(overlap.any(0).sum())
+    precision = hit_events / len(pred) if len(pred) else float("nan")
+    recall = found / len(truth) if len(truth) else float("nan")
+    if not len(truth):
+        f1 = float("nan")
+    elif not hit_events:  # no events, or none of them true: nothing found
+        f1 = 0.0
+    else:
+        f1 = 2 * precision * recall / (precision + recall)
+    return {"events": len(pred), "ranges": len(truth), "true_events": hit_events,
+            "found_ranges": found, "precision": precision, "recall": recall, "f1": f1}

@@ -73,6 +73,10 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
         # None: the model was saved before attnad kept a training profile (format version 1)
         "drift": drift_section(getattr(stats, "drift", None)),
     }
+    if getattr(stats, "events", None) is not None:
+        ev = dict(stats.events)
+        summary["top_events"] = ev.pop("top")
+        summary["events"] = ev
     if stats.labels:
         summary["label_metrics"] = label_metrics(np.concatenate(stats.labels),
                                                  np.concatenate(stats.label_scores))
@@ -82,19 +86,35 @@ def build_summary(stats, det, *, source: str, output: str, gates: dict | None = 
 
 
 def check_gates(fail_on_rate: float | None, fail_on_count: int | None,
-                fail_on_invalid: float | None = None) -> None:
+                fail_on_invalid: float | None = None, fail_on_events: int | None = None) -> None:
     """Refuse gate limits that could never mean anything, before any work is done."""
     for name, share in (("rate", fail_on_rate), ("invalid", fail_on_invalid)):
         if share is not None and not 0 <= share <= 1:
             raise UserError(f"--fail-on-{name} {share}: must be between 0 and 1")
-    if fail_on_count is not None and fail_on_count < 0:
-        raise UserError(f"--fail-on-count {fail_on_count}: must be 0 or more")
+    for name, count in (("count", fail_on_count), ("events", fail_on_events)):
+        if count is not None and count < 0:
+            raise UserError(f"--fail-on-{name} {count}: must be 0 or more")
+
+
+def check_event_options(series: bool, events: Path | None, fail_on_events: int | None,
+                        model: Path | None) -> None:
+    """Tables have no events: refuse --events and --fail-on-events before any work."""
+    option = "--events" if events is not None else \
+        "--fail-on-events" if fail_on_events is not None else None
+    if option and not series:
+        where = f"the model {model} scores rows of a table" if model is not None else \
+            "without data.time_column the data is scored as a table"
+        raise UserError(f"{option}: events are runs of flagged steps of a time series, and "
+                        f"{where}; set data.time_column (and data.group_column) to detect "
+                        "events, or drop the option")
 
 
 def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None,
-                   fail_on_invalid: float | None = None, fail_on_drift: float | None = None,
-                   fail_on_missing: float | None = None) -> dict:
+                   fail_on_invalid: float | None = None, fail_on_events: int | None = None,
+                   fail_on_drift: float | None = None, fail_on_missing: float | None = None
+                   ) -> dict:
     """`detect`'s CI gates: each asked-for gate's limit, observed value and whether it broke.
+    Counts and shares break when strictly above the limit (`--fail-on-events 0`: any event).
     The invalid gate watches the model column with the largest share of unparseable cells; the
     drift gates the largest PSI and the largest rise of a missing share (attnad.pipeline.drift)."""
     gates = {}
@@ -111,6 +131,10 @@ def evaluate_gates(stats, fail_on_rate: float | None, fail_on_count: int | None,
         value = shares.get(worst, 0.0)
         gates["fail_on_invalid"] = {"limit": fail_on_invalid, "value": value, "column": worst,
                                     "breached": value > fail_on_invalid}
+    if fail_on_events is not None:
+        n = (stats.events or {}).get("count", 0)
+        gates["fail_on_events"] = {"limit": fail_on_events, "value": n,
+                                   "breached": n > fail_on_events}
     if fail_on_drift is not None or fail_on_missing is not None:
         gates.update(drift_gates(drift_section(stats.drift), fail_on_drift, fail_on_missing))
     return gates
@@ -127,6 +151,39 @@ def write_summary_json(summary: dict, path: str | Path) -> None:
     write_text_atomic(path, json.dumps(summary, indent=2, default=str))
 
 
+def _shown(t) -> str:
+    """An event time for people: '2026-03-09T02:10:00Z' -> '2026-03-09 02:10' (UTC)."""
+    if not isinstance(t, str):
+        return f"{t:g}" if isinstance(t, float) else str(t)
+    t = t.replace("T", " ").removesuffix("Z")
+    return t[:16] if t[16:] in ("", ":00") else t
+
+
+def _render_events(summary: dict, console: Console) -> None:
+    """Time series: the top events instead of the top rows (an anomaly is many rows)."""
+    ev = summary["events"]
+    title = (f"events: {ev['count']:,} (runs of flagged steps of one entity, merging gaps under "
+             f"{ev['merge_gap']} steps" + (f", at least {ev['min_event_steps']} steps long"
+                                           if ev["min_event_steps"] > 1 else "") + ")")
+    if not summary["top_events"]:
+        console.print(title, markup=False, highlight=False)
+        return
+    top = Table(title=title + (f"; the top {len(summary['top_events'])} by peak score"
+                               if ev["count"] > len(summary["top_events"]) else ""),
+                title_justify="left")
+    for name, right in (("entity", False), ("start", False), ("end", False), ("steps", True),
+                        ("peak score", True), ("signals", False)):
+        top.add_column(name, justify="right" if right else "left")
+    for e in summary["top_events"]:
+        sig = ", ".join(f"{s['column']} {s['share']:.0%}" for s in e["signals"])
+        start, end = _shown(e["start"]), _shown(e["end"])
+        if isinstance(e["start"], str) and start[:10] == end[:10]:
+            end = end[11:]  # same day: the time of day says it
+        top.add_row(e["entity"], start, end, f"{e['steps']:,}",
+                    f"{e['peak_score']:.4g}", sig)
+    console.print(top)
+
+
 def render_summary(summary: dict, console: Console) -> None:
     t = Table(title=f"attnad: {summary['input']}", show_header=False, title_justify="left")
     t.add_column("what", style="bold")
@@ -134,6 +191,9 @@ def render_summary(summary: dict, console: Console) -> None:
     t.add_row("rows", f"{summary['rows']:,}")
     if "flagged" in summary and summary.get("threshold") is not None:
         t.add_row("flagged", f"{summary['flagged']:,} ({summary['flag_rate']:.2%})")
+        if "events" in summary:
+            t.add_row("events", f"{summary['events']['count']:,}"
+                      + (f" -> {summary['events']['file']}" if summary["events"]["file"] else ""))
         t.add_row("threshold", f"{summary['threshold']:.4g} ({summary['threshold_method']})")
     q = summary["score_quantiles"]
     if q:
@@ -151,7 +211,9 @@ def render_summary(summary: dict, console: Console) -> None:
             t.add_row("AUROC / AUPRC on labels", f"{lm['auroc']:.4f} / {lm['auprc']:.4f}")
     t.add_row("output", summary["output"])
     console.print(t)
-    if summary["top_rows"]:
+    if "events" in summary:
+        _render_events(summary, console)
+    elif summary["top_rows"]:
         top = Table(title="top rows by score", title_justify="left")
         top.add_column("row", justify="right")
         ids = list(summary["top_rows"][0]["ids"].keys())

@@ -59,6 +59,15 @@ mean of the scores of all windows covering it):
 * ``knn``      distance to the 5th nearest training window (training windows subsampled to
                at most 5,000)
 
+Event-level evaluation (time series): each detector's flags are grouped into events per entity
+by attnad's own rule (``attnad.metrics.flag_runs`` with ``threshold.merge_gap`` and
+``threshold.min_event_steps``, as ``detect --events`` groups them); a labelled range is found
+when an event overlaps it, an event overlapping no range is a false alarm
+(``attnad.metrics.event_scores``): event precision, recall and F1, never point-adjusted F1.
+attnad flags at its own fitted threshold; a baseline flags above the (1 - threshold.contamination)
+quantile of its own step scores on the train part, the rule attnad's default quantile threshold
+applies to its training scores. The JSON also holds event F1 at other merge gaps.
+
 Fitting uses at most ``--max-train-windows`` (10,000) seeded training windows for iforest/PCA.
 ``--detectors`` names that do not exist for a suite (``ecod``/``copod`` for time series,
 ``pca_norm`` for tabular) are skipped there.
@@ -103,7 +112,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from attnad.metrics import auprc, auroc, best_f1, vus  # noqa: E402
+from attnad.metrics import auprc, auroc, best_f1, event_scores, flag_runs, segments, vus  # noqa: E402
 
 LABEL = "is_anomaly"
 TAB_BASELINES = ["iforest", "ecod", "knn", "pca", "copod"]
@@ -111,6 +120,7 @@ TS_BASELINES = ["iforest", "pca", "pca_norm", "knn"]
 ALL_DETECTORS = ["attnad"] + TAB_BASELINES + ["pca_norm"]
 DEFAULT_DETECTORS = "attnad,iforest,ecod,knn,pca,copod,pca_norm"
 NAB_FIT_FRACTION = 0.15
+EVENT_GAPS = (1, 3, 10, 30, 100)  # merge gaps the JSON also reports event F1 at
 KNN_MAX_TRAIN_WINDOWS = 5000
 
 
@@ -355,23 +365,30 @@ def knn_kth_distance(train: np.ndarray, query: np.ndarray, k: int = 5) -> np.nda
     return np.sqrt(np.maximum(kth, 0.0))
 
 
-def run_ts_baseline(name: str, seed: int, train: list[Series], test: list[Series], w: int, cap: int) -> np.ndarray:
+def run_ts_baseline(name: str, seed: int, train: list[Series], test: list[Series], w: int, cap: int,
+                    score_train: bool = False):
+    """Step scores of the test series; with ``score_train`` also of the train series (for a
+    threshold: the event-level evaluation flags at a quantile of the train-part scores)."""
     d = train[0].x.shape[1]
     rng = stable_rng(seed, "ts-windows", name)
+    chunk = 4096
     if name == "iforest":
         from sklearn.ensemble import IsolationForest
 
         xw = train_windows(train, w, cap, rng)
         m = IsolationForest(random_state=seed, n_jobs=1).fit(xw)
-        return score_windows(test, w, lambda z: -m.score_samples(z))
-    if name in ("pca", "pca_norm"):
+        fn = lambda z: -m.score_samples(z)  # noqa: E731
+    elif name in ("pca", "pca_norm"):
         xw = train_windows(train, w, cap, rng)
         m = WindowPCA(seed, d).fit(xw)
-        return score_windows(test, w, m.score if name == "pca" else m.score_norm)
-    if name == "knn":
+        fn = m.score if name == "pca" else m.score_norm
+    elif name == "knn":
         xw = train_windows(train, w, min(cap, KNN_MAX_TRAIN_WINDOWS), rng)
-        return score_windows(test, w, lambda z: knn_kth_distance(xw, z, 5), chunk=1024)
-    raise KeyError(name)
+        fn, chunk = (lambda z: knn_kth_distance(xw, z, 5)), 1024
+    else:
+        raise KeyError(name)
+    scores = score_windows(test, w, fn, chunk=chunk)
+    return (scores, score_windows(train, w, fn, chunk=chunk)) if score_train else scores
 
 
 # ======================================================================================
@@ -401,22 +418,35 @@ def _set_dotted(d: dict, key: str, value) -> None:
     d[parts[-1]] = value
 
 
-def run_attnad(args, data_cfg: dict, fit_df: pd.DataFrame, score_df: pd.DataFrame) -> np.ndarray:
+def attnad_config(args, data_cfg: dict):
     import yaml
 
     from attnad.config import Config
-    from attnad.detector import Detector
 
     raw: dict = {"data": dict(data_cfg), "train": {"seed": args.seed, "threads": args.threads}}
     for item in args.attnad_set:
         k, _, v = item.partition("=")
         _set_dotted(raw, k.strip(), yaml.safe_load(v) if v.strip() else None)
-    cfg = Config.model_validate(raw)
+    return Config.model_validate(raw)
+
+
+def run_attnad(args, data_cfg: dict, fit_df: pd.DataFrame, score_df: pd.DataFrame,
+               with_flags: bool = False):
+    """attnad's scores of score_df; with ``with_flags`` also its flags at its own fitted
+    threshold (per entity when threshold.per_entity), as ``detect`` flags them."""
+    from attnad.detector import Detector
+    from attnad.threshold import row_thresholds
+
+    cfg = attnad_config(args, data_cfg)
     det = Detector(cfg).fit(fit_df)
     scores = np.asarray(det.score(score_df), dtype=np.float64).reshape(-1)
     if scores.size != len(score_df):
         raise RuntimeError(f"attnad returned {scores.size} scores for {len(score_df)} rows")
-    return scores
+    if not with_flags:
+        return scores
+    ent = data_cfg.get("group_column")
+    keys = score_df[ent].astype(str).to_numpy() if ent else None
+    return scores, scores > row_thresholds(det.threshold_, keys, len(scores))
 
 
 # ======================================================================================
@@ -435,6 +465,12 @@ class Result:
     vus_pr: float | None = None
     vus_roc: float | None = None
     best_f1: float | None = None
+    event_precision: float | None = None
+    event_recall: float | None = None
+    event_f1: float | None = None
+    events: int | None = None
+    flag_rate: float | None = None  # share of scored steps flagged: long events can cover many ranges
+    event_f1_by_gap: dict | None = None  # event F1 at other merge gaps (JSON only): the default's evidence
     seconds: float = float("nan")
     error: str | None = None
     notes: list[str] = field(default_factory=list)
@@ -463,6 +499,37 @@ def evaluate(res: Result, y: np.ndarray, s: np.ndarray, timeseries: bool, max_wi
     if timeseries:
         res.vus_roc, res.vus_pr = vus(y, s, max_window=max_window)
         res.best_f1 = best_f1(y, s)
+
+
+def evaluate_events(res: Result, y: np.ndarray, flags: np.ndarray, blocks: list[tuple[int, int]],
+                    merge_gap: int, min_steps: int) -> None:
+    """Event-wise precision / recall / F1 of flags: events by attnad's own rule
+    (attnad.metrics.flag_runs, as ``detect --events`` makes them) within each entity's block of
+    rows, labelled ranges within the same blocks (attnad.metrics.event_scores)."""
+    truth = np.concatenate([segments(y[a:b]) + a for a, b in blocks])
+
+    def at(gap: int) -> dict:
+        pred = [flag_runs(flags[a:b], gap, min_steps) + a for a, b in blocks]
+        return event_scores(np.concatenate(pred), truth)
+
+    got = at(merge_gap)
+    res.flag_rate = float(np.mean(flags)) if len(flags) else None
+    res.event_precision, res.event_recall, res.event_f1 = (
+        None if math.isnan(got[k]) else got[k] for k in ("precision", "recall", "f1"))
+    res.events = got["events"]
+    res.event_f1_by_gap = {g: {k: None if isinstance(v, float) and math.isnan(v) else v
+                               for k, v in at(g).items() if k in ("f1", "precision", "recall", "events")}
+                           for g in EVENT_GAPS}
+
+
+def entity_blocks(df: pd.DataFrame, ent: str | None) -> list[tuple[int, int]]:
+    """[start, end) row ranges of each entity (the rows are in entity blocks here)."""
+    if not ent or ent not in df.columns:
+        return [(0, len(df))]
+    codes = pd.factorize(df[ent])[0]
+    cuts = np.flatnonzero(np.diff(codes)) + 1
+    edges = np.r_[0, cuts, len(df)]
+    return list(zip(edges[:-1].tolist(), edges[1:].tolist()))
 
 
 def rank_row(values: list[float | None], failed: list[bool]) -> list[float]:
@@ -655,10 +722,13 @@ def run_timeseries(ds: dict, data_dir: Path, args, detectors: list[str], log) ->
                 notes.append("test rows regrouped by entity")
         feats = feature_columns(ds, fit_df)
         y = score_df[LABEL].to_numpy().astype(int)
+        blocks = entity_blocks(score_df, ent)
     except Exception as e:
         err = "data: " + short_error(e)
         return [Result(name, section, d, error=err) for d in detectors]
     series = None
+    data_cfg = {"label_column": LABEL, "time_column": ds.get("timestamp_column") or "timestamp", "group_column": ent}
+    rules = attnad_config(args, data_cfg).threshold  # events: merge_gap, min_event_steps
     results: list[Result] = []
     for det in detectors:
         res = Result(name, section, det, n_fit=len(fit_df), n_score=len(score_df), anomaly_rate=float(y.mean()), notes=list(notes))
@@ -668,17 +738,21 @@ def run_timeseries(ds: dict, data_dir: Path, args, detectors: list[str], log) ->
                 reason = attnad_available()
                 if reason:
                     raise RuntimeError(reason)
-                data_cfg = {"label_column": LABEL, "time_column": ds.get("timestamp_column") or "timestamp", "group_column": ent}
-                scores = run_attnad(args, data_cfg, fit_df, score_df)
+                scores, flags = run_attnad(args, data_cfg, fit_df, score_df, with_flags=True)
             else:
                 if series is None:
                     tr, stats, _ = entity_series(fit_df, feats, ent, None)
                     te, _, _ = entity_series(score_df, feats, ent, stats)
                     series = (tr, te)
-                scores = run_ts_baseline(det, args.seed, series[0], series[1], args.window, args.max_train_windows)
+                scores, train_scores = run_ts_baseline(det, args.seed, series[0], series[1], args.window,
+                                                       args.max_train_windows, score_train=True)
+                # flags at a comparable threshold: the quantile of the train-part scores that
+                # attnad's default quantile threshold takes of its own training scores
+                flags = scores > np.quantile(train_scores, 1 - rules.contamination)
             res.seconds = time.perf_counter() - t0
             save_scores(args, res, scores)
             evaluate(res, y, scores, True, 2 * args.window)
+            evaluate_events(res, y, flags, blocks, rules.merge_gap, rules.min_event_steps)
         except Exception as e:
             res.error = short_error(e)
             if args.verbose:
@@ -702,7 +776,8 @@ def summarise(results: list[Result], section: str, detectors: list[str]) -> dict
     rs = [r for r in results if r.section == section]
     datasets = list(dict.fromkeys(r.dataset for r in rs))
     rank_metric = "vus_pr" if section == "timeseries" else "auroc"
-    metrics = ["auroc", "auprc"] + (["vus_pr", "best_f1"] if section == "timeseries" else []) + ["seconds"]
+    metrics = ["auroc", "auprc"] + (["vus_pr", "best_f1", "event_f1", "event_precision", "event_recall"]
+                                    if section == "timeseries" else []) + ["seconds"]
     by = {(r.dataset, r.detector): r for r in rs}
     ranks: dict[str, list[float]] = {d: [] for d in detectors}
     per_ds_rank: dict[tuple[str, str], float] = {}
@@ -742,12 +817,17 @@ def markdown_section(results: list[Result], section: str, detectors: list[str], 
     if section == "timeseries":
         lines.append(
             f"Baselines on sliding windows (w={args.window}, stride 1, step score = mean of covering windows); "
-            f"VUS with buffer lengths 0..{2 * args.window}; best-F1 without point adjustment; ranked by VUS-PR."
+            f"VUS with buffer lengths 0..{2 * args.window}; best-F1 without point adjustment; ranked by VUS-PR. "
+            "Event metrics: flags grouped into events per entity by attnad's rule (threshold.merge_gap, "
+            "threshold.min_event_steps); a labelled range is found when an event overlaps it, an event "
+            "overlapping none is a false alarm. attnad flags at its own fitted threshold; each baseline at "
+            "the (1 - threshold.contamination) quantile of its own train-part step scores."
         )
     else:
         lines.append(f"Rows capped at {args.max_rows:,} per file (seeded stratified subsample); ranked by AUROC.")
     lines.append("")
-    names = {"auroc": "AUROC", "auprc": "AUPRC", "vus_pr": "VUS-PR", "best_f1": "best F1", "seconds": "fit+score seconds"}
+    names = {"auroc": "AUROC", "auprc": "AUPRC", "vus_pr": "VUS-PR", "best_f1": "best F1", "seconds": "fit+score seconds",
+             "event_f1": "event F1", "event_precision": "event precision", "event_recall": "event recall"}
     for m in summ["metrics"]:
         lines.append(f"### {names[m]}")
         lines.append("")
@@ -916,7 +996,10 @@ def main(argv=None) -> int:
         if r.error:
             msg = f"ERROR {r.error[:120]}"
         else:
-            extra = f" vus_pr={fmt(r.vus_pr)} f1={fmt(r.best_f1)}" if r.section == "timeseries" else ""
+            extra = (f" vus_pr={fmt(r.vus_pr)} f1={fmt(r.best_f1)} event_f1={fmt(r.event_f1)}"
+                     f" (p={fmt(r.event_precision)} r={fmt(r.event_recall)}, {r.events} events,"
+                     f" {fmt(100 * r.flag_rate if r.flag_rate is not None else None, 2)}% flagged)"
+                     if r.section == "timeseries" else "")
             msg = f"auroc={fmt(r.auroc)} auprc={fmt(r.auprc)}{extra} {r.seconds:.1f}s"
         print(f"[{r.section:10s}] {r.dataset:42s} {r.detector:9s} {msg}", file=sys.stderr, flush=True)
 

@@ -208,3 +208,20 @@ def test_vus_deterministic_on_100k():
     assert 0 < a[0] < 1 and 0 < a[1] < 1
     shuffled = vus(y, rng.permutation(sc), max_window=200)
     assert a[0] > shuffled[0] + 0.1 and a[1] > shuffled[1] + 0.05
+
+
+def test_event_scores_count_ranges_found_and_false_events():
+    from attnad.metrics import event_scores, flag_runs
+    truth = [[10, 19], [40, 44], [70, 70]]
+    pred = [[0, 2], [15, 25], [18, 30], [69, 71]]  # one false, two on one range, one on the spike
+    got = event_scores(pred, truth)
+    assert (got["true_events"], got["found_ranges"]) == (3, 2)
+    assert got["precision"] == pytest.approx(3 / 4) and got["recall"] == pytest.approx(2 / 3)
+    assert got["f1"] == pytest.approx(2 * 0.75 * (2 / 3) / (0.75 + 2 / 3))
+    # flagging everything is one event that finds every range: precision 1, but one event, not
+    # a point-adjusted F1 of 1 for every flagged point
+    everything = flag_runs(np.ones(100, bool))
+    assert event_scores(everything, truth)["recall"] == 1.0
+    nothing = event_scores(np.zeros((0, 2)), truth)
+    assert np.isnan(nothing["precision"]) and nothing["recall"] == 0 and nothing["f1"] == 0
+    assert np.isnan(event_scores(pred, np.zeros((0, 2)))["f1"])  # no labelled range: undefined

@@ -5,6 +5,7 @@ table, and for a time series (signals and scores per entity, flagged spans shade
 import re
 
 import numpy as np
+import pandas as pd
 from typer.testing import CliRunner
 
 from attnad.cli import app
@@ -45,16 +46,29 @@ def test_html_report_for_time_series(ts_setup):
     det, root, test, path, kinds = ts_setup
     scored = root / "detected.parquet"
     html_path = root / "report.html"
+    events_path = root / "report-events.parquet"
     r = runner.invoke(app, ["detect", str(path), "-m", str(root / "model"), "-o", str(scored),
-                            "--explain", "2", "--report", str(html_path), "-q"])
+                            "--explain", "2", "--report", str(html_path), "-q",
+                            "--events", str(events_path)])
     assert r.exit_code in (0, 1), r.output
     text = html_path.read_text()
     assert text.count("<svg") == 1 + 2 * 3  # histogram + signals and scores per host
     for host in ("h0", "h1", "h2"):
         assert f"host = {host}" in text
-    assert "Top flagged rows" in text and "Model card" in text and "schema sha256" in text
+    assert "Top events" in text and "Top flagged rows" not in text
+    assert "Model card" in text and "schema sha256" in text
     assert "GPD tail" in text and "per-entity thresholds for 3 entities" in text
-    assert 'opacity="0.18"' in text  # flagged spans shaded
+    events = pd.read_parquet(events_path)
+    # the events detect wrote, each shaded on its host's signal and score panels
+    assert len(events) >= 4 and text.count('opacity="0.18"') == 2 * len(events)
+    top = events.sort_values("peak_score", ascending=False).iloc[0]
+    row = re.search(r"<tr><td>1</td><td>" + top.entity + r"</td>.*?</tr>", text)
+    assert row and top.signals.split(";")[0] + " " in row.group(0)  # its signals, from the run
+    # `attnad report` later, without the run's summary: the same events from the flags
+    again = root / "report-again.html"
+    r = runner.invoke(app, ["report", str(scored), "-m", str(root / "model"), "-o", str(again)])
+    assert r.exit_code == 0, r.output
+    assert again.read_text().count('opacity="0.18"') == 2 * len(events)
     _self_contained(text)
 
 

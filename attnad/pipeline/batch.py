@@ -41,6 +41,19 @@ def explain_columns(contrib: np.ndarray, sources: list[str], k: int) -> tuple[li
     return feats, shares
 
 
+def run_flags(det, threshold: float, per_entity: bool, scores: np.ndarray,
+              keys: np.ndarray | None) -> np.ndarray:
+    """Flags of a run: above the run's threshold, or each row's entity's (`per_entity`). The
+    output's anomaly_flag and the events (attnad.pipeline.events) both come from here."""
+    return scores > (row_thresholds(det.threshold_, keys, len(scores)) if per_entity
+                     else threshold)
+
+
+def run_probability(det, scores: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
+    """anomaly_probability: each entity's own calibration where `keys` (per-entity runs)."""
+    return row_probability(scores, det.threshold_, keys)
+
+
 class BatchScorer:
     """The scoring transform: one Arrow record batch in, the same rows with the output columns
     out. The local engine, Ray Data (attnad.engines.ray_engine), Spark `mapInArrow` and Dask all
@@ -96,8 +109,7 @@ class BatchScorer:
         return entity_keys(batch.column(names.index(self.group)) if self.group else None, n)
 
     def flag(self, scores: np.ndarray, keys: np.ndarray | None) -> np.ndarray:
-        return scores > (row_thresholds(self.det.threshold_, keys, len(scores)) if self.per_entity
-                         else self.threshold)
+        return run_flags(self.det, self.threshold, self.per_entity, scores, keys)
 
     def output(self, batch: pa.RecordBatch, scores: np.ndarray,
                contrib: np.ndarray | None = None) -> tuple[pa.RecordBatch, np.ndarray]:
@@ -112,8 +124,7 @@ class BatchScorer:
         arrays.append(pa.array(scores, type=pa.float64()))
         if self.flags:
             arrays.append(pa.array(flag, type=pa.bool_()))
-            arrays.append(pa.array(row_probability(scores, self.det.threshold_, keys),
-                                   type=pa.float64()))
+            arrays.append(pa.array(run_probability(self.det, scores, keys), type=pa.float64()))
         if self.explain:
             arrays += [pa.array(col, type=pa.string()) for col in
                        explain_columns(contrib, self.det.feature_sources, self.explain)]

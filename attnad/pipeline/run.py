@@ -8,6 +8,7 @@ bounded by the batch size (attnad.pipeline.stats says what is kept for the summa
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from attnad.data.io import AtomicWriter, CsvFormat, file_format, input_schema
 from attnad.data.schema import decimal_comma_count
 from attnad.errors import DataError
 from attnad.pipeline.batch import BatchScorer
+from attnad.pipeline.events import EventSink, time_type_of
 from attnad.pipeline.paths import check_output
 from attnad.pipeline.quality import check_numbers_parse, invalid_warnings
 from attnad.pipeline.stats import RunStats, update_stats
@@ -27,9 +29,9 @@ from attnad.pipeline.writers import SplitWriter
 def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
                threshold: float | None = None, keep: list[str] | None = None,
                batch_size: int | None = None, progress=None, explain: int = 0,
-               stats: RunStats | None = None) -> RunStats:
+               stats: RunStats | None = None, events: EventSink | None = None) -> RunStats:
     """Score one file (or, for a sorted time series, a Files list written to a list of outputs:
-    see score_dataset). `stats` accumulates over several calls."""
+    see score_dataset). `stats` accumulates over several calls; so does `events`."""
     many = isinstance(out_path, list)
     if not many:
         check_output(in_path, out_path)
@@ -56,9 +58,12 @@ def score_file(det, in_path: str | Path, out_path: str | Path, *, flags: bool,
     writer_cm = SplitWriter(out_path, row_counts(in_path, CsvFormat.of(det.config.data)),
                             out.schema) if many else AtomicWriter(out_path, out.schema)
     rows_before, invalid_before, commas = stats.rows, dict(stats.invalid_cells), {}
+    if events is not None:
+        events.row_offset = rows_before  # event row numbers count across files, as stats do
     with writer_cm as writer:
-        for batch, scores, contrib, invalid in det.scored_batches(in_path, bs, stats.warnings,
-                                                                  bool(explain), stats.drift):
+        for batch, scores, contrib, invalid in det.scored_batches(
+                in_path, bs, stats.warnings, bool(explain), stats.drift,
+                **({"events": events} if events is not None else {})):
             written, flag = out.output(batch, scores, contrib)
             writer.write(written)
             update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources,
@@ -105,10 +110,29 @@ def score_dataset(det, files: Files, out_dir: Path, *, flags: bool, sorted_input
 
 
 def score_data(det, src: Path | Files, out: Path, *, flags: bool, sorted_input: bool = False,
-               **kw) -> RunStats:
+               events_file: Path | None = None, **kw) -> RunStats:
     """What the commands call: one file (attnad.data.dataset.open_data gave a Path), or the files
-    of a directory or glob."""
-    if isinstance(src, Files):
-        return score_dataset(det, src, out, flags=flags, sorted_input=sorted_input, **kw)
-    return score_file(det, src, out, flags=flags, **kw)
+    of a directory or glob. A time series with flags also gets its events (stats.events, and
+    `events_file` when given)."""
+    sink = None
+    if flags and det.ordered:
+        first = src[0] if isinstance(src, Files) else src
+        names = input_schema(first, CsvFormat.of(det.config.data))
+        tcol = det.series_.time_column
+        sink = EventSink(det, events_file, threshold=kw.get("threshold"),
+                         time_type=time_type_of(det, names.field(tcol).type
+                                                if tcol in names.names else None))
+    elif events_file is not None:
+        raise DataError(f"--events {events_file}: events are runs of flagged steps of a time "
+                        "series; this model scores rows of a table (set data.time_column and "
+                        "data.group_column to detect events)")
+    with sink if sink is not None else nullcontext():
+        if isinstance(src, Files):
+            stats = score_dataset(det, src, out, flags=flags, sorted_input=sorted_input,
+                                  events=sink, **kw)
+        else:
+            stats = score_file(det, src, out, flags=flags, events=sink, **kw)
+    if sink is not None:
+        stats.events = sink.stats()
+    return stats
 

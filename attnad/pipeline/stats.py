@@ -31,6 +31,7 @@ class RunStats:
     label_scores: list[np.ndarray] = field(default_factory=list)
     threshold: float | None = None
     drift: object = None  # attnad.data.drift.DriftCounts, when the model has a training profile
+    events: dict | None = None  # time series with flags: attnad.pipeline.events.EventSink.stats
 
 
 def update_stats(stats, batch, names, scores, contrib, flag, invalid, id_cols, sources, label,

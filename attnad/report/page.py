@@ -18,7 +18,8 @@ from attnad.data.io import iter_batches, write_text_atomic
 from attnad.data.schema import to_float
 from attnad.errors import DataError, UserError
 from attnad.report.drift import drift_html
-from attnad.report.panels import is_series, series_panels
+from attnad.report.events import events_table, find_events
+from attnad.report.panels import is_series, series_columns, series_panels
 from attnad.report.svg import esc, fmt_num, histogram_svg
 from attnad.report.tables import model_card, top_rows_table
 from attnad.summary import label_metrics
@@ -138,14 +139,23 @@ def build_html_report(scored_path, det=None, model_path=None, summary: dict | No
              f'<p class="muted">{right} Counts on a log '
              "scale; the red bar on the far right counts rows beyond the plotted range.</p>"]
     if ts:
+        keys, flags, tnum, _, _ = series_columns(df, det, threshold)
+        events = find_events(df, det, flags, keys.to_numpy(), tnum)
+        rule = det.config.threshold
         parts += ["<h2>Signals and scores over time</h2>",
-                  '<p class="muted">Shaded: flagged rows. Each signal is scaled to its own '
-                  "range on the panel.</p>", series_panels(df, det, threshold)]
+                  '<p class="muted">Shaded: events, runs of flagged steps of one entity merged '
+                  f"across gaps under {rule.merge_gap} steps (threshold.merge_gap); the numbers "
+                  "are their ranks in the table below. Each signal is scaled to its own range "
+                  "on the panel.</p>", series_panels(df, det, threshold, events),
+                  "<h2>Top events</h2>",
+                  events_table(events, df, st.time_column, st.group_column,
+                               (summary or {}).get("top_events"))]
+    else:
+        parts += ["<h2>Top flagged rows</h2>",
+                  top_rows_table(df, id_cols, (summary or {}).get("top_rows"))]
     if summary is not None and "drift" in summary:  # from detect: the scoring pass counted it
         parts.append(drift_html(summary["drift"]))
-    parts += ["<h2>Top flagged rows</h2>",
-              top_rows_table(df, id_cols, (summary or {}).get("top_rows")),
-              "<h2>Model card</h2>", model_card(det, model_path)]
+    parts += ["<h2>Model card</h2>", model_card(det, model_path)]
     return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>attnad report"
             f"</title><style>{CSS}</style></head><body>" + "\n".join(parts) + "</body></html>")
 

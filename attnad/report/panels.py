@@ -1,5 +1,5 @@
 """Time-series panels of the HTML report: per entity, the signals and the anomaly score over
-time, with flagged spans shaded.
+time, with the events (or, without them, the flagged spans) shaded.
 
 The detector is passed in, never imported: the panels read its `series_` (features,
 time_column, group_column, entities) and `threshold_`.
@@ -19,6 +19,7 @@ from attnad.report.svg import COLOURS, FLAG_COLOUR, Plot, esc, fmt_num, nice_tic
 MAX_POINTS = 1500  # points per plotted series: above the plot's width in units, so no detail lost
 MAX_ENTITIES = 8  # time-series panels: the most-flagged entities; more makes the page unreadable
 MAX_SIGNALS = 8  # signals drawn per panel: as many as COLOURS, so no two share a colour
+EVENT_NUMBERS = 20  # events numbered on the panels: the ones in the report's table
 
 
 def is_series(det) -> bool:
@@ -70,14 +71,24 @@ def _time_axis(values: pd.Series) -> tuple[np.ndarray, callable, str]:
     return secs, lambda v: datetime.fromtimestamp(v, timezone.utc).strftime(fmt), "time (UTC)"
 
 
-def series_panels(df: pd.DataFrame, det, threshold: float | None) -> str:
+def series_columns(df: pd.DataFrame, det, threshold: float | None):
+    """Each row's entity (text), flag and plot time, the time formatter and the axis label."""
     st = det.series_
-    tcol, gcol = st.time_column, st.group_column
+    gcol = st.group_column
     keys = df[gcol].astype(str) if gcol and gcol in df else pd.Series(["(all rows)"] * len(df))
     flags = df["anomaly_flag"].to_numpy() if "anomaly_flag" in df else \
         (df["anomaly_score"].to_numpy() > threshold if threshold is not None
          else np.zeros(len(df), bool))
-    tnum, tfmt, tlabel = _time_axis(df[tcol])
+    return (keys, flags.astype(bool), *_time_axis(df[st.time_column]))
+
+
+def series_panels(df: pd.DataFrame, det, threshold: float | None,
+                  events: pd.DataFrame | None = None) -> str:
+    """Per entity, the signals and the score over time. Shaded: the events (attnad.report.events,
+    numbered by rank), or the runs of flagged rows when no events are given."""
+    st = det.series_
+    gcol = st.group_column
+    keys, flags, tnum, tfmt, tlabel = series_columns(df, det, threshold)
     scores = df["anomaly_score"].to_numpy(np.float64)
     stats = pd.DataFrame({"k": keys, "f": flags, "s": scores}).groupby("k", sort=False) \
         .agg(flagged=("f", "sum"), top=("s", "max"))
@@ -98,6 +109,14 @@ def series_panels(df: pd.DataFrame, det, threshold: float | None) -> str:
         if len(idx) == 0:
             continue
         starts, ends = _flag_runs(t, flags[idx])
+        numbers = ([], [])
+        if events is not None:  # events span merged gaps: shade them whole, number the top ones
+            mine = events[events["entity"] == str(k)]
+            step = float(np.median(np.diff(t))) if len(t) > 1 else 1.0
+            starts = list(mine["start"] - step / 2)
+            ends = list(mine["end"] + step / 2)
+            top = mine[mine["rank"] <= EVENT_NUMBERS]
+            numbers = (list((top["start"] + top["end"]) / 2), [f"{r}" for r in top["rank"]])
         shown = _thin(np.arange(len(idx)), scores[idx], MAX_POINTS)
         t_lo, t_hi = float(t.min()), float(t.max())
         n_flag = int(flags[idx].sum())
@@ -105,6 +124,7 @@ def series_panels(df: pd.DataFrame, det, threshold: float | None) -> str:
             f"{len(idx):,} rows, {n_flag:,} flagged"
         sig = Plot(230, (t_lo, t_hi), (-0.05, 1.05), title)
         sig.spans(starts, ends, FLAG_COLOUR)
+        sig.marks(*numbers, FLAG_COLOUR)
         sig.axes(tlabel, "signals (scaled to range)", y_ticks=[0, 0.5, 1], x_fmt=tfmt,
                  x_ticks=nice_ticks(t_lo, t_hi, 6) if tlabel == "step" else
                  list(np.linspace(t_lo, t_hi, 5)))

@@ -122,6 +122,12 @@ class Plot:
             self.parts.append(f'<text x="{px + dx:.1f}" y="{PAD_T + 20}" class="tick" '
                               f'text-anchor="{anchor}" fill="{colour}">{esc(label)}</text>')
 
+    def marks(self, xs, texts, colour: str) -> None:
+        """Short labels along the top of the data area (e.g. event numbers at their spans)."""
+        for x, text in zip(self.px(xs), texts):
+            self.parts.append(f'<text x="{x:.1f}" y="{PAD_T + 17}" class="tick" font-weight="bold" '
+                              f'text-anchor="middle" fill="{colour}">{esc(text)}</text>')
+
     def spans(self, starts, ends, colour: str, opacity: float = 0.18) -> None:
         t, b = PAD_T + 6, self.h - PAD_B
         for s, e in zip(self.px(starts), self.px(ends)):

@@ -149,8 +149,9 @@ class SeriesDetector(Detector):
         return scores, contrib, invalid
 
     def scored_batches(self, path, batch_size: int, warnings_out: list[str],
-                       all_contributions: bool = False, drift=None):
-        return scored_batches(self, path, batch_size, warnings_out, all_contributions, drift)
+                       all_contributions: bool = False, drift=None, events=None):
+        return scored_batches(self, path, batch_size, warnings_out, all_contributions, drift,
+                              events)
 
     def check_files(self, files) -> None:
         check_entities_per_file(files, self.config.data)

@@ -57,6 +57,10 @@ class RowStore:
         self._arr[rows] = np.asarray(values).reshape(len(rows), self._width)
         self.written += len(rows)
 
+    def take(self, rows: np.ndarray) -> np.ndarray:
+        """The first value of each of `rows` (any order), e.g. the times of rows just scored."""
+        return np.array(self._arr[rows, 0]) if len(rows) else np.zeros(0)
+
     def get(self, start: int, n: int) -> np.ndarray:
         out = np.array(self._arr[start:start + n]) if n else np.zeros((0, self._width))
         return out[:, 0] if self._width == 1 else out
@@ -107,22 +111,33 @@ def _in_time_order(keys: np.ndarray, times: np.ndarray, last: dict) -> bool:
 
 
 def scored_batches(det, path, batch_size: int, warnings_out: list[str],
-                   all_contributions: bool = False, drift: DriftCounts | None = None):
+                   all_contributions: bool = False, drift: DriftCounts | None = None,
+                   events=None):
     """Yield (batch, scores, contributions, invalid counts) for the file, in input order.
 
     Contributions are kept for the top rows only, unless `all_contributions` (for --explain):
     then every row's are stored beside its score in the temporary file (8 bytes per signal).
-    `drift` counts the rows against the training profile in pass 1 (attnad.data.drift)."""
+    `drift` counts the rows against the training profile in pass 1 (attnad.data.drift).
+    `events` (attnad.pipeline.events.EventSink) receives each entity's scored steps in time
+    order during pass 1, with their times (kept on disk, 8 bytes a row, until scored), and
+    `finish()` at the end of the input; `reset()` when pass 1 starts again on unsorted input."""
     st = det.series_
     F = len(st.features)
     csv, decimal = CsvFormat.of(det.config.data), det.config.data.decimal
     store, top = RowStore(1 + F if all_contributions else 1), TopRows(F)
+    when = RowStore(1) if events is not None else None
     invalid_total: dict[str, int] = {}
 
     def add(results):
-        for _, rows, s, c in results:
+        for key, rows, s, c in results:
             store.put(rows, np.column_stack([s, c]) if all_contributions else s)
             top.add(rows, s, c)
+            if events is not None:
+                events.push(key, rows, when.take(rows), s, c)
+
+    def remember(times, rows):
+        if when is not None:
+            when.put(rows, times)
 
     # this file's drift counts, added to `drift` once pass 1 is complete (it may restart)
     part = None if drift is None else DriftCounts(drift.profile)
@@ -138,6 +153,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
                 part.add_series(keys, times, raw, invalid)
             for k, v in invalid.items():
                 invalid_total[k] = invalid_total.get(k, 0) + v
+            remember(times, offset + np.arange(len(keys)))
             add(scorer.push(keys, raw, offset + np.arange(len(keys))))
             offset += len(keys)
         if not in_order:
@@ -147,6 +163,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
                 f"({st.group_column or 'entity'}, {st.time_column}) to stream it in bounded memory)")
             store.close()
             store, top, invalid_total = RowStore(1 + F if all_contributions else 1), TopRows(F), {}
+            if events is not None:
+                events.reset()
             parts, offset = [], 0
             part = None if drift is None else DriftCounts(drift.profile)
             for batch in iter_batches(path, batch_size, csv):
@@ -155,6 +173,7 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
                 if part is not None:
                     part.add_series(keys, times, raw, invalid)
                 parts.append((keys, times, raw))
+                remember(times, offset + np.arange(len(keys)))
                 for k, v in invalid.items():
                     invalid_total[k] = invalid_total.get(k, 0) + v
                 offset += len(keys)
@@ -168,6 +187,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
         add(scorer.finish())
         if part is not None:
             drift.merge(part)
+        if events is not None:
+            events.finish()
         warnings_out += scorer.warnings(str(path))
         if store.written != offset:
             raise AssertionError(f"scored {store.written} of {offset} rows")  # a bug, not input
@@ -181,6 +202,8 @@ def scored_batches(det, path, batch_size: int, warnings_out: list[str],
             start += n
     finally:
         store.close()
+        if when is not None:
+            when.close()
 
 
 def check_entities_per_file(files, data_cfg) -> None:
