@@ -101,6 +101,8 @@ class AttentionPoolingConfig(_Section):
     # error of each window covering it (timeseries.yaml)
     error_units: Literal["robust", "squashed"] = "robust"  # units errors are scored in
     # (timeseries.yaml)
+    input_level: Literal["local", "window", "entity"] = "local"  # what each window's level is
+    # read against: the recent level, the window's own, the training centre (timeseries.yaml)
 
 
 class TemporalTransformerConfig(_Section):
@@ -120,6 +122,8 @@ class TemporalTransformerConfig(_Section):
     # error of each window covering it (timeseries.yaml)
     error_units: Literal["robust", "squashed"] = "robust"  # units errors are scored in
     # (timeseries.yaml)
+    input_level: Literal["local", "window", "entity"] = "local"  # what each window's level is
+    # read against: the recent level, the window's own, the training centre (timeseries.yaml)
     latents: int = Field(0, ge=0, le=256)  # > 0: windows are rebuilt from this many latents
     latent_dim: int = Field(4, ge=1, le=1024)  # numbers kept per latent (timeseries.yaml)
 

@@ -69,6 +69,12 @@ def unsquash(s: np.ndarray, *, inplace: bool = False) -> np.ndarray:
     return out
 
 
+def squash_torch(z: "torch.Tensor") -> "torch.Tensor":
+    """`squash` for tensors (windows re-centred on their own level, model.input_level)."""
+    a = z.abs()
+    return z.where(a <= KNEE, z.sign() * KNEE * (1.0 + (a.clamp_min(KNEE) / KNEE).log()))
+
+
 def unsquash_torch(s: "torch.Tensor") -> "torch.Tensor":
     """`unsquash` for tensors (scoring in robust units). Values past the squashed image of CLIP
     (a prediction can overshoot) are held there, so no error is larger than the input allows."""

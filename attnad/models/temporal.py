@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from attnad.data.preprocess import unsquash_torch
+from attnad.data.preprocess import squash_torch, unsquash_torch
 from attnad.models.encoders import build_encoder
 from attnad.models.pooling import AttentionPooling
 from attnad.models.tabular import Block, attention_maps
@@ -56,14 +56,31 @@ class MaskedStepModel(nn.Module):
         inp = torch.cat([shown, hidden.to(x.dtype)], dim=-1) * valid.unsqueeze(-1)  # (B, T, 2F)
         return self.encoder(inp) + self.position[self.window - T:]
 
-    def cell_errors(self, x, hidden, target, valid, robust: bool = False):
+    def cell_errors(self, x, hidden, target, valid, robust: bool = False, move=None):
         """Squared error of each target cell (hidden, present, not padding), 0 elsewhere, (B, T, F).
         `robust`: measured after undoing the input squash (model.error_units: robust), so an
-        extreme value keeps its full distance; training uses the squashed units."""
+        extreme value keeps its full distance; training uses the squashed units.
+        `move` (B, 1, F): each window's level in robust z-units, taken off before the model reads
+        it (model.input_level, attnad.timeseries.levels); errors keep their units."""
+        if move is not None:
+            x = moved(x, move)
         pred = self(x, hidden, valid)
         if robust:
             pred, x = unsquash_torch(pred), unsquash_torch(x)
         return ((pred - x) ** 2) * target
+
+
+def moved(x: torch.Tensor, move: torch.Tensor) -> torch.Tensor:
+    """Windows (B, T, F) of squashed robust z-scores with `move` (B, 1, F) taken off each signal:
+    squashing happens after the move, so a window that drifted far keeps its shape."""
+    return squash_torch(unsquash_torch(x) - move)
+
+
+def window_level(x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+    """Each signal's median over the present cells of its window, (B, 1, F), in robust z-units;
+    0 for a signal with none."""
+    z = unsquash_torch(x).masked_fill(~present, float("nan"))
+    return z.nanmedian(dim=1, keepdim=True).values.nan_to_num(0.0)
 
 
 class LatentBottleneck(nn.Module):

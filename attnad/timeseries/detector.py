@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 
 from attnad.data.io import CsvFormat
+from attnad.data.preprocess import unsquash
 from attnad.data.profile import series_profile
 from attnad.data.tables import as_table, data_fingerprint
 from attnad.data.windows import read_table, recent_rows, series_order
@@ -27,6 +28,7 @@ from attnad.models import build_series_model
 from attnad.threshold import fit_entity_thresholds, fit_threshold
 from attnad.timeseries.columns import read_columns, series_schema
 from attnad.timeseries.explain import explain_series_rows
+from attnad.timeseries.levels import LOCAL_WINDOWS, RecentLevels
 from attnad.timeseries.masks import n_masks, stride_of
 from attnad.timeseries.scorer import SeriesScorer, collect
 from attnad.timeseries.state import (SeriesState, entity_bounds, fit_error_scales, holdout_rows,
@@ -72,8 +74,11 @@ class SeriesDetector(Detector):
         started = None
         if start is not None:
             started = copy_weights(self.model_, start, series_features(features))
+        half_life = float(LOCAL_WINDOWS * mc.window) if mc.input_level == "local" else 0.0
+        prior = None if not half_life else \
+            RecentLevels(half_life).push(keys, np.where(miss, np.nan, unsquash(x)))
         self.training_ = train_series(self.model_, x, miss, starts, cfg, self.device_, progress,
-                                      trainable=~held, ddp=ddp)
+                                      trainable=~held, ddp=ddp, prior=prior)
         self.training_["calibration_rows"] = int(held.sum())
         self.training_["invalid_cells"] = invalid
         self.training_["fingerprint"] = data_fingerprint(table, schema)
@@ -85,7 +90,8 @@ class SeriesDetector(Detector):
                             mc.window, stride_of(mc), n_masks(mc.mask_ratio), cfg.train.seed,
                             entities, {"center": p_center.tolist(), "scale": p_scale.tolist()},
                             signal_masks=mc.signal_masks, span_masks=mc.span_masks,
-                            row_score=mc.row_score, error_units=mc.error_units)
+                            row_score=mc.row_score, error_units=mc.error_units,
+                            input_level=mc.input_level, level_half_life=half_life)
         state.pooled["error_scale"] = [1.0] * state.n_errors
         # typical errors on the training rows, per entity and pooled -> error scales -> threshold
         scorer = SeriesScorer(self.model_, state, self.device_, normalise=False)

@@ -14,9 +14,12 @@ import torch
 
 from attnad.data.io import CsvFormat
 from attnad.data.windows import read_table, series_order
+from attnad.data.preprocess import unsquash
 from attnad.explanation import RowExplanation, cell_text, shares
+from attnad.models.temporal import moved
 from attnad.threshold import row_probability, row_thresholds
 from attnad.timeseries.columns import read_columns
+from attnad.timeseries.levels import RecentLevels, window_move
 from attnad.timeseries.masks import cell_patterns
 from attnad.timeseries.state import scaled
 
@@ -55,6 +58,7 @@ def explain_series_rows(det, path, positions: list[int]) -> list[RowExplanation]
         mt = torch.from_numpy(miss).to(det.device_)[None].expand(M, T, F)
         valid = torch.ones(M, T, dtype=torch.bool, device=det.device_)
         steps, note = [], None
+        xt = _moved_as_scored(st, keys[pos], raw, ent[:p + 1], xt, mt, valid)
         if hasattr(model, "attention_maps"):
             maps = model.attention_maps(xt, pats[:, W - T:] | mt, valid).mean(0)  # (M, Q, T)
             a = (maps[:, -1] if maps.shape[1] == T else maps[:, 0]).mean(0).cpu().numpy()
@@ -70,3 +74,16 @@ def explain_series_rows(det, path, positions: list[int]) -> list[RowExplanation]
                                   float(scores[pos]), float(prob[pos]), bool(flags[pos]), feats,
                                   steps, note))
     return out
+
+
+def _moved_as_scored(st, key, raw: np.ndarray, upto: np.ndarray, xt, mt, valid):
+    """The window moved by its level as scoring moves it (model.input_level); `upto`: the entity's
+    rows in time order up to the window's last."""
+    prior = None
+    if st.input_level == "local":
+        x, miss = scaled(raw[upto], st.lookup([key], "center")[0], st.lookup([key], "scale")[0])
+        z = np.where(miss, np.nan, unsquash(x))
+        last = RecentLevels(st.level_half_life).push(np.full(len(upto), key, object), z)[-1]
+        prior = torch.from_numpy(last.astype(np.float32)).to(xt.device).expand(*xt.shape)
+    move = window_move(st.input_level, xt, mt, valid, prior)
+    return xt if move is None else moved(xt, move)

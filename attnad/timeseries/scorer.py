@@ -15,6 +15,8 @@ import numpy as np
 import torch
 
 from attnad.data.windows import Group, WindowStream
+from attnad.data.preprocess import unsquash
+from attnad.timeseries.levels import RecentLevels, window_move
 from attnad.timeseries.masks import scoring_patterns
 from attnad.timeseries.state import SeriesState, row_scores, scaled
 
@@ -34,29 +36,40 @@ class SeriesScorer:
         pats = scoring_patterns(state)
         self.family_sizes = [len(p) for p in pats]
         self.patterns = torch.cat(pats).to(device)  # (P, W, F)
-        self.stream = WindowStream(len(state.features), state.window, state.stride, SCORE_GROUP,
+        # input_level local: each row's recent level rides beside it through the windows
+        self.levels = RecentLevels(state.level_half_life) if state.input_level == "local" \
+            else None
+        width = len(state.features) * (2 if self.levels is not None else 1)
+        self.stream = WindowStream(width, state.window, state.stride, SCORE_GROUP,
                                    self._evaluate, n_outputs=state.n_errors)
         self.unseen: dict[str, int] = {}
 
     @torch.inference_mode()
     def _evaluate(self, g: Group) -> tuple[np.ndarray, np.ndarray]:
-        x = torch.from_numpy(g.x).to(self.device)  # (G, W, F)
-        miss = torch.from_numpy(g.miss).to(self.device)
+        F = len(self.state.features)
+        both = torch.from_numpy(g.x).to(self.device)  # (G, W, F), or (G, W, 2F) with levels
+        x = both[..., :F]
+        miss = torch.from_numpy(g.miss[..., :F]).to(self.device)
         valid = torch.from_numpy(g.valid).to(self.device)  # (G, W)
-        M, (G, W, F) = self.patterns.shape[0], x.shape
+        M, (G, W, _) = self.patterns.shape[0], x.shape
+        move = window_move(self.state.input_level, x, miss, valid,
+                           both[..., F:] if self.levels is not None else None)
         pat = self.patterns[:, None]  # (M, 1, W, F)
         hidden = (pat | miss[None]).reshape(M * G, W, F)
         target = (pat & ~miss[None]).reshape(M * G, W, F)
         xs = x[None].expand(M, G, W, F).reshape(M * G, W, F)
+        if move is not None:
+            move = move[None].expand(M, G, 1, F).reshape(M * G, 1, F)
         err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1),
-                                     robust=self.state.error_units == "robust").view(M, G, W, F)
+                                     robust=self.state.error_units == "robust",
+                                     move=move).view(M, G, W, F)
         # every present cell is a target under exactly one mask of each family
         fams = [part.sum(0) for part in err.split(self.family_sizes)]
         if self.state.row_score == "window":
             present = (~miss).to(err.dtype)  # padding is marked missing too
             count = present.sum(1, keepdim=True).clamp_min(1)  # (G, 1, F)
             fams = [((f * present).sum(1, keepdim=True) / count).expand(G, W, F) for f in fams]
-        has = np.concatenate([~g.miss] * len(fams), axis=-1)
+        has = np.concatenate([~g.miss[..., :F]] * len(fams), axis=-1)
         return torch.cat(fams, -1).double().cpu().numpy(), has  # (G, W, K)
 
     def _finished(self, chunks) -> list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]:
@@ -84,6 +97,10 @@ class SeriesScorer:
     def push_scaled(self, keys: np.ndarray, x: np.ndarray, miss: np.ndarray,
                     rows: np.ndarray) -> list:
         """`push` for rows already scaled to model input (fitting scales them itself)."""
+        if self.levels is not None:
+            z = np.where(miss, np.nan, unsquash(x))
+            x = np.concatenate([x, self.levels.push(keys, z).astype(np.float32)], axis=1)
+            miss = np.concatenate([miss, np.zeros_like(miss)], axis=1)
         return self._finished(self.stream.push(keys, x, miss, rows))
 
     def finish(self) -> list:

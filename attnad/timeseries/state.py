@@ -47,6 +47,9 @@ class SeriesState:
     # (models saved before the option existed scored steps)
     error_units: str = "squashed"  # "robust": errors measured after undoing the input squash
     # (models saved before the option existed measured them squashed)
+    input_level: str = "entity"  # "window" / "local": the level each window is read against
+    # (model.input_level; models saved before the option existed read it as it is)
+    level_half_life: float = 0.0  # input_level local: half-life in steps of the recent level
 
     @property
     def n_families(self) -> int:
@@ -62,6 +65,8 @@ class SeriesState:
     @classmethod
     def from_dict(cls, d: dict) -> "SeriesState":
         s = cls(**d)
+        if s.input_level not in ("entity", "window", "local"):
+            raise ValueError(f"input_level {s.input_level!r} is not one this version knows")
         for stats in [s.pooled, *s.entities.values()]:
             for k, n in (("center", len(s.features)), ("scale", len(s.features)),
                          ("error_scale", s.n_errors)):

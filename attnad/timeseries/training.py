@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from attnad.timeseries.levels import window_move
 from attnad.timeseries.masks import stride_of, training_patterns
 from attnad.training import TrainSummary, seed_everything, train_loop
 
@@ -26,7 +27,7 @@ MIN_EPOCHS = 2  # with epochs: null, at least this many passes
 
 def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg,
                  device: torch.device, progress=None, trainable: np.ndarray | None = None,
-                 ddp=None) -> dict:
+                 ddp=None, prior: np.ndarray | None = None) -> dict:
     """Fit `model` in place on the scaled rows x, miss (N, F); starts[i] is the first row of row
     i's entity, so windows never cross entities. Windows end on `trainable` rows only (held-out
     calibration rows never shape the weights).
@@ -34,6 +35,9 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     `ddp` (attnad.engines.distributed.Context, under torchrun): every rank holds the same rows
     and takes the same number of steps, each drawing its own windows, and DistributedDataParallel
     averages the gradients: a batch of model.batch_windows per process.
+
+    Windows are moved by their level as scoring moves them (model.input_level; `prior` (N, F):
+    each row's recent level before it, for input_level local).
     """
     t0 = time.perf_counter()
     tc, mc = cfg.train, cfg.model
@@ -43,6 +47,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         tc.seed + (RANK_SEED_STRIDE * ddp.rank if ddp is not None else 0))
     X = torch.from_numpy(x).to(device)  # (N, F)
     MISS = torch.from_numpy(miss).to(device)
+    PRIOR = None if prior is None else torch.from_numpy(prior.astype(np.float32)).to(device)
     START = torch.from_numpy(starts).to(device)
     N, F = X.shape
     END = torch.from_numpy(np.flatnonzero(trainable) if trainable is not None else np.arange(N))
@@ -65,7 +70,9 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         xb = X[idx] * valid[..., None]  # (B, W, F)
         mb = MISS[idx] | ~valid[..., None]
         hidden, target = pattern | mb, pattern & ~mb
-        err = net.cell_errors(xb, hidden, target, valid)
+        move = window_move(mc.input_level, xb, mb, valid,
+                           None if PRIOR is None else PRIOR[idx])
+        err = net.cell_errors(xb, hidden, target, valid, move=move)
         return err.sum((1, 2)) / target.sum((1, 2)).clamp_min(1)  # (B,) per window
 
     steps, last, _ = train_loop(model, batch_losses, tc, total, ddp=ddp, progress=progress)
