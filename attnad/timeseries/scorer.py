@@ -14,8 +14,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from attnad.data.windows import Group, WindowStream
 from attnad.data.preprocess import unsquash
+from attnad.data.windows import Group, WindowStream
+from attnad.models.temporal import moved
 from attnad.timeseries.levels import RecentLevels, window_move
 from attnad.timeseries.masks import scoring_patterns
 from attnad.timeseries.state import SeriesState, row_scores, scaled
@@ -57,12 +58,11 @@ class SeriesScorer:
         pat = self.patterns[:, None]  # (M, 1, W, F)
         hidden = (pat | miss[None]).reshape(M * G, W, F)
         target = (pat & ~miss[None]).reshape(M * G, W, F)
+        if move is not None:  # once per window, not once per mask
+            x = moved(x, move)
         xs = x[None].expand(M, G, W, F).reshape(M * G, W, F)
-        if move is not None:
-            move = move[None].expand(M, G, 1, F).reshape(M * G, 1, F)
         err = self.model.cell_errors(xs, hidden, target, valid.repeat(M, 1),
-                                     robust=self.state.error_units == "robust",
-                                     move=move).view(M, G, W, F)
+                                     robust=self.state.error_units == "robust").view(M, G, W, F)
         # every present cell is a target under exactly one mask of each family
         fams = [part.sum(0) for part in err.split(self.family_sizes)]
         if self.state.row_score == "window":
