@@ -75,10 +75,10 @@ class SeriesDetector(Detector):
         if start is not None:
             started = copy_weights(self.model_, start, series_features(features))
         half_life = float(LOCAL_WINDOWS * mc.window) if mc.input_level == "local" else 0.0
-        prior = None if not half_life else \
+        recent = None if not half_life else \
             RecentLevels(half_life).push(keys, np.where(miss, np.nan, unsquash(x)))
         self.training_ = train_series(self.model_, x, miss, starts, cfg, self.device_, progress,
-                                      trainable=~held, ddp=ddp, prior=prior)
+                                      trainable=~held, ddp=ddp, recent=recent)
         self.training_["calibration_rows"] = int(held.sum())
         self.training_["invalid_cells"] = invalid
         self.training_["fingerprint"] = data_fingerprint(table, schema)

@@ -79,11 +79,11 @@ def explain_series_rows(det, path, positions: list[int]) -> list[RowExplanation]
 def _moved_as_scored(st, key, raw: np.ndarray, upto: np.ndarray, xt, mt, valid):
     """The window moved by its level as scoring moves it (model.input_level); `upto`: the entity's
     rows in time order up to the window's last."""
-    prior = None
+    recent = None
     if st.input_level == "local":
         x, miss = scaled(raw[upto], st.lookup([key], "center")[0], st.lookup([key], "scale")[0])
         z = np.where(miss, np.nan, unsquash(x))
         last = RecentLevels(st.level_half_life).push(np.full(len(upto), key, object), z)[-1]
-        prior = torch.from_numpy(last.astype(np.float32)).to(xt.device).expand(*xt.shape)
-    move = window_move(st.input_level, xt, mt, valid, prior)
+        recent = torch.from_numpy(last.astype(np.float32)).to(xt.device).expand(*xt.shape)
+    move = window_move(st.input_level, xt, mt, valid, recent)
     return xt if move is None else moved(xt, move)

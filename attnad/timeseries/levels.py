@@ -75,9 +75,9 @@ class RecentLevels:
 def window_move(input_level: str, x: torch.Tensor, miss: torch.Tensor, valid: torch.Tensor,
                 recent: torch.Tensor | None) -> torch.Tensor | None:
     """What to take off each window before the model reads it, (B, 1, F) robust z-units, or None
-    (input_level entity). x, miss (B, W, F); valid (B, W), False on left padding; recent (B, W, F):
-    each step's recent level up to it (input_level local), taken at the window's last step (windows
-    end on a real step)."""
+    (input_level entity). x, miss (B, W, F); valid (B, W), False on left padding; recent (B, T, F):
+    the recent level up to each of the window's last T steps (input_level local), of which the
+    last is taken (windows end on a real step)."""
     if input_level == "window":
         return window_level(x, ~miss & valid.unsqueeze(-1))
     if input_level == "local":

@@ -27,7 +27,7 @@ MIN_EPOCHS = 2  # with epochs: null, at least this many passes
 
 def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg,
                  device: torch.device, progress=None, trainable: np.ndarray | None = None,
-                 ddp=None, prior: np.ndarray | None = None) -> dict:
+                 ddp=None, recent: np.ndarray | None = None) -> dict:
     """Fit `model` in place on the scaled rows x, miss (N, F); starts[i] is the first row of row
     i's entity, so windows never cross entities. Windows end on `trainable` rows only (held-out
     calibration rows never shape the weights).
@@ -36,8 +36,8 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
     and takes the same number of steps, each drawing its own windows, and DistributedDataParallel
     averages the gradients: a batch of model.batch_windows per process.
 
-    Windows are moved by their level as scoring moves them (model.input_level; `prior` (N, F):
-    each row's recent level before it, for input_level local).
+    Windows are moved by their level as scoring moves them (model.input_level; `recent` (N, F):
+    each row's recent level up to and including it, for input_level local).
     """
     t0 = time.perf_counter()
     tc, mc = cfg.train, cfg.model
@@ -47,7 +47,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         tc.seed + (RANK_SEED_STRIDE * ddp.rank if ddp is not None else 0))
     X = torch.from_numpy(x).to(device)  # (N, F)
     MISS = torch.from_numpy(miss).to(device)
-    PRIOR = None if prior is None else torch.from_numpy(prior.astype(np.float32)).to(device)
+    RECENT = None if recent is None else torch.from_numpy(recent.astype(np.float32)).to(device)
     START = torch.from_numpy(starts).to(device)
     N, F = X.shape
     END = torch.from_numpy(np.flatnonzero(trainable) if trainable is not None else np.arange(N))
@@ -71,7 +71,7 @@ def train_series(model, x: np.ndarray, miss: np.ndarray, starts: np.ndarray, cfg
         mb = MISS[idx] | ~valid[..., None]
         hidden, target = pattern | mb, pattern & ~mb
         move = window_move(mc.input_level, xb, mb, valid,
-                           None if PRIOR is None else PRIOR[idx])
+                           None if RECENT is None else RECENT[ends][:, None, :])
         err = net.cell_errors(xb, hidden, target, valid, move=move)
         return err.sum((1, 2)) / target.sum((1, 2)).clamp_min(1)  # (B,) per window
 
