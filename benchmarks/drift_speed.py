@@ -97,7 +97,8 @@ def main() -> None:
             series_data(20_000, args.cols, args.entities, 1))
         results.append(measure("series", sdet, s, args.repeats, work))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"args": {k: str(v) for k, v in vars(args).items()},
+    saved = {k: str(v) for k, v in vars(args).items() if k != "out"}  # no machine paths
+    args.out.write_text(json.dumps({"args": saved,
                                     "results": results}, indent=1))
 
 
