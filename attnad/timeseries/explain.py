@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from attnad.data.io import CsvFormat
-from attnad.data.windows import read_table, series_order
 from attnad.data.preprocess import unsquash
+from attnad.data.windows import read_table, series_order
 from attnad.explanation import RowExplanation, cell_text, shares
 from attnad.models.temporal import moved
 from attnad.threshold import row_probability, row_thresholds
