@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from attnad.metrics import flag_runs
-from attnad.report.tables import _bars
+from attnad.report.tables import explained_bars, share_bars
 from attnad.report.svg import esc, fmt_num
 
 TOP_EVENTS = 20  # events in the table and numbered on the panels: enough to triage
@@ -52,11 +52,10 @@ def _signals(e, df: pd.DataFrame, by_start: dict) -> str:
     else the peak row's explanation (--explain), else how to get them."""
     got = by_start.get((e["entity"], int(e["first"])))
     if got is not None:
-        return _bars([(s["column"], s["share"]) for s in got["signals"]])
+        return share_bars([(s["column"], s["share"]) for s in got["signals"]])
     feats = df.at[e["peak"], "top_features"] if "top_features" in df else None
     if isinstance(feats, str) and feats:
-        shares = str(df.at[e["peak"], "top_contributions"]).split(";")
-        return _bars(list(zip(feats.split(";"), [float(x) if x else 0.0 for x in shares]))) + \
+        return explained_bars(feats, df.at[e["peak"], "top_contributions"]) + \
             '<span class="muted">at the peak</span>'
     return '<span class="muted">run detect --report, or score with --explain K</span>'
 

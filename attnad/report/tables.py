@@ -38,11 +38,9 @@ def top_rows_table(df: pd.DataFrame, id_cols: list[str], summary_top: list | Non
         if "anomaly_probability" in df:
             cells.append(f"{r['anomaly_probability']:.6f}")
         if has_expl and isinstance(r["top_features"], str) and r["top_features"]:
-            feats = r["top_features"].split(";")
-            shares = str(r.get("top_contributions", "")).split(";")
-            expl = _bars(list(zip(feats, [float(x) if x else 0.0 for x in shares])))
+            expl = explained_bars(r["top_features"], r.get("top_contributions", ""))
         elif i in by_row:
-            expl = _bars([(f["column"], f["share"]) for f in by_row[i]["top_features"]])
+            expl = share_bars([(f["column"], f["share"]) for f in by_row[i]["top_features"]])
         else:
             expl = '<span class="muted">run with --explain K</span>'
         cells.append(expl)
@@ -51,7 +49,14 @@ def top_rows_table(df: pd.DataFrame, id_cols: list[str], summary_top: list | Non
             + "".join(f"<th>{esc(h)}</th>" for h in head) + "</tr>" + "".join(rows) + "</table>")
 
 
-def _bars(items: list[tuple[str, float]]) -> str:
+def explained_bars(features: str, contributions) -> str:
+    """Bars of an output row's --explain columns (`a;b`, `0.712;0.120`)."""
+    shares = [float(x) if x else 0.0 for x in str(contributions or "").split(";")]
+    return share_bars(list(zip(features.split(";"), shares)))
+
+
+def share_bars(items: list[tuple[str, float]]) -> str:
+    """Each (name, share of the score) as a small horizontal bar."""
     out = []
     for name, share in items:
         w = max(0.0, min(1.0, share)) * 120
