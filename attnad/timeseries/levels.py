@@ -26,7 +26,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from scipy.signal import lfilter
 
 from attnad.models.temporal import window_level
 
@@ -56,6 +55,9 @@ class RecentLevels:
         return out
 
     def _entity(self, key: str, z: np.ndarray) -> np.ndarray:
+        from scipy.signal import lfilter  # here, not at the top: scipy.signal takes 0.7 s to
+        # import, which every table command would otherwise pay (benchmarks/answer.py)
+
         F = z.shape[1]
         filled = pd.DataFrame(z).ffill().to_numpy()
         last = self.last.get(key)
