@@ -33,6 +33,8 @@ from __future__ import annotations
 
 import torch
 
+from attnad.parallel import cpu_workers, for_chunks
+
 GRID = 1024  # quantiles kept per column: tail probabilities down to ~1/1,000
 COLUMN_BLOCK = 256  # columns sorted at a time when fitting (bounded temporaries on wide tables)
 CHUNK = 4096  # rows scored at a time
@@ -91,15 +93,18 @@ class MarginalTails:
         cells' surprisal (after the tails, so a row without missing cells is unchanged)."""
         out = torch.zeros(x.shape[0], dtype=torch.float64, device=self.grid.device)
         chunk = CHUNK if self.grid.device.type == "cpu" else GPU_CHUNK
-        for start in range(0, x.shape[0], chunk):
-            cells = self._surprise_t(x[start:start + chunk])  # (D, B)
-            total = out[start:start + chunk]
+
+        def rows(start: int, stop: int) -> None:
+            cells = self._surprise_t(x[start:stop])  # (D, B)
+            total = out[start:stop]
             for column in cells:  # column by column: the same order of additions for any B
                 total += column
             if missing is not None and self.missing is not None:
-                gaps = self.missing_surprise(missing[start:start + chunk])  # (B, F)
+                gaps = self.missing_surprise(missing[start:stop])  # (B, F)
                 for column in gaps.T:
                     total += column
+
+        for_chunks(x.shape[0], chunk, rows, cpu_workers(self.grid.device))
         return out.cpu()
 
     def state(self) -> dict[str, torch.Tensor]:

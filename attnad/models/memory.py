@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from attnad.parallel import cpu_workers, for_chunks
+
 NEIGHBOUR = 5  # tau: median squared distance to this neighbour inside a memory
 DROP_NATS = 60.0  # logits this far below a row's best match add nothing to logsumexp in float32
 CHUNK = 256  # rows scored at a time, all memories at once: more rows' logits outgrow the cache
@@ -87,8 +89,9 @@ class RowMemory:
         device = self.memories.device
         chunk = CHUNK if device.type == "cpu" else GPU_CHUNK
         out = torch.empty(x.shape[0], device=device)
-        for start in range(0, x.shape[0], chunk):
-            xs = x[start:start + chunk].to(device)
+
+        def rows(start: int, stop: int) -> None:
+            xs = x[start:stop].to(device)
             x2 = (xs * xs).sum(1, keepdim=True)  # (B, 1)
             logits = torch.addmm(self._offset, xs, self._weight).view(-1, J, m)  # (|x|^2 - d) / tau
             best = logits.amax(-1)  # (B, J): each memory's nearest row (amax: 8x cheaper than max
@@ -105,7 +108,9 @@ class RowMemory:
                 best[b, j] = logits[b, j].amax(-1)
             shifted = logits.sub_(best[..., None]).clamp_min_(-DROP_NATS).exp_().sum(-1)
             lse = best + shifted.log_()  # (B, J): log-sum-exp of (|x|^2 - d) / tau
-            out[start:start + chunk] = (x2 / self.taus - lse).mean(1)
+            out[start:stop] = (x2 / self.taus - lse).mean(1)
+
+        for_chunks(x.shape[0], chunk, rows, cpu_workers(device))
         return out.cpu()
 
     def state(self) -> dict[str, torch.Tensor]:

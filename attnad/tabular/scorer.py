@@ -16,6 +16,7 @@ import torch
 
 from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel
+from attnad.parallel import cpu_workers, for_chunks
 from attnad.robust import error_floor, normalised_mean, spread, trimmed_mean
 from attnad.tabular.training import to_tensors
 
@@ -45,10 +46,13 @@ class Scorer:
         M, F = self.masks.shape
         out = np.empty((len(enc), M, F), dtype=np.float32)
         rows = CPU_ROWS if self.device.type == "cpu" else max(1, GPU_PAIRS // M)
-        for start in range(0, len(enc), rows):
-            num, miss, cat = to_tensors(enc.take(slice(start, start + rows)), self.device)
+
+        def chunk(start: int, stop: int) -> None:
+            num, miss, cat = to_tensors(enc.take(slice(start, stop)), self.device)
             err = self.model.masked_errors(num, miss, cat, self.masks)  # (M, B, F)
-            out[start:start + num.shape[0]] = err.transpose(0, 1).cpu().numpy()
+            out[start:stop] = err.transpose(0, 1).cpu().numpy()
+
+        for_chunks(len(enc), rows, chunk, cpu_workers(self.device))
         return out
 
     def contributions(self, enc: Encoded) -> np.ndarray:
