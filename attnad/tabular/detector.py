@@ -12,6 +12,8 @@ scored by one that did not train on it (attnad.tabular.crossfit).
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pyarrow as pa
 import torch
@@ -27,6 +29,7 @@ from attnad.limits import check_model_size
 from attnad.models import build_model
 from attnad.models.marginal import GRID as MARGINAL_GRID, MarginalTails
 from attnad.models.memory import RowMemory
+from attnad.parallel import Cancelled, cpu_workers, run_parallel
 from attnad.tabular.crossfit import fold_groups, merge_summaries, row_folds, usable_folds
 from attnad.tabular.explain import explain_table_rows
 from attnad.tabular.scorer import (Scorer, combine_components, fit_component_scale,
@@ -42,12 +45,28 @@ FOLD_PREFIX = "fold"  # with cross-fitting, model k's weights are stored as fold
 CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
 
 
-def _one_bar(progress, k: int, n_models: int):
-    """Training progress of model k of n as one bar over all of them (the models are the same
-    size to within a few rows, so each takes about the same number of steps)."""
-    if progress is None or n_models == 1:
-        return progress
-    return lambda done, total, loss: progress(done + k * total, n_models * total, loss)
+class _Bars:
+    """The training progress of K models as one bar: steps done by all of them over their
+    steps in all (a model not started yet counts as long as the first). The models may train
+    at once on several threads (attnad.parallel), so the bar is updated under a lock, and each
+    step checks `cancel`: a failed or interrupted fit stops every model at its next step."""
+
+    def __init__(self, progress, n_models: int, cancel: threading.Event):
+        self.progress, self.cancel, self.lock = progress, cancel, threading.Lock()
+        self.done, self.totals = [0] * n_models, [0] * n_models
+
+    def model(self, k: int):
+        def update(done: int, total: int, loss: float) -> None:
+            if self.cancel.is_set():
+                raise Cancelled()
+            if self.progress is None:
+                return
+            with self.lock:
+                self.done[k], self.totals[k] = done, total
+                known = [t for t in self.totals if t]
+                total_all = sum(self.totals) + (len(self.totals) - len(known)) * known[0]
+                self.progress(sum(self.done), total_all, loss)
+        return update
 
 
 class TableDetector(Detector):
@@ -134,16 +153,27 @@ class TableDetector(Detector):
         folds = row_folds(enc, cfg.train.cross_fit)
         n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
                                                        MIN_TRAIN_ROWS) else 1
-        self.models_, summaries, started = [], [], None
+        self.models_, started = [], None
         for k in range(n_models):
             seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
             model = build_model(cfg.model, n_num, cards)
             if start is not None:
                 started = copy_weights(model, start, tabular_features(self.preprocessor_))
-            rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
-            summaries.append(train_model(model, rows, cfg.train, self.device_,
-                                         _one_bar(progress, k, n_models), ddp=ddp).to_dict())
             self.models_.append(model)
+        # the models are independent: on a CPU they train at once, one per thread, unless
+        # dropout draws from torch's global generator (their draws would then interleave
+        # differently from run to run) or torchrun already spreads the work
+        cancel = threading.Event()
+        bars = _Bars(progress, n_models, cancel)
+        parallel = ddp is None and getattr(cfg.model, "dropout", 0.0) == 0.0
+
+        def fit_one(k: int):
+            rows = enc if n_models == 1 else enc.take(np.flatnonzero(folds != k))
+            return train_model(self.models_[k], rows, cfg.train, self.device_, bars.model(k),
+                               ddp=ddp).to_dict()
+
+        summaries = run_parallel([lambda k=k: fit_one(k) for k in range(n_models)],
+                                 cpu_workers(self.device_) if parallel else 1, cancel)
         return summaries, started
 
     def _fit_error_scales(self, calib: Encoded) -> tuple[np.ndarray, list[np.ndarray]]:
