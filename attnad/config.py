@@ -19,6 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from attnad.errors import ConfigError
 
 
+# with epochs: null, training takes at least this many optimiser steps. A table model: 150 full
+# batches (a table smaller than one batch takes more, smaller steps: attnad/tabular/training.py),
+# not the 600 steps it was: those steps were most of a one-shot `detect` of a 10k-row file, and
+# the developer tables lost no accuracy with fewer (benchmarks/results/answer.md). A series model
+# keeps 600: its windows were not measured at less
+TABLE_MIN_STEPS = 150
+SERIES_MIN_STEPS = 600
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
@@ -148,7 +157,9 @@ class TrainConfig(_Section):
     # error scales and the threshold on; 0 = measure them on the training rows (see timeseries.yaml)
     calibration_fraction: float = Field(0.0, ge=0, le=0.5)
     patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
-    min_steps: int = Field(600, ge=1, le=10_000_000)  # epochs: null trains at least this many steps (small tables)
+    # epochs: null trains at least this many steps (small data); tables 150 (counted in full
+    # batches), series 600 (set below when a config leaves it out; TABLE_MIN_STEPS says why)
+    min_steps: int = Field(TABLE_MIN_STEPS, ge=1, le=10_000_000)
     max_rows: int = Field(200_000, ge=10, le=100_000_000)  # larger training files are sampled down to this
     max_steps: int = Field(3000, ge=1, le=10_000_000)  # cap on optimiser steps, keeps big files fast
     trim_fraction: float = Field(0.05, ge=0, lt=0.5)  # highest-loss rows per batch ignored
@@ -204,6 +215,9 @@ class Config(_Section):
             raw = {**raw, "model": {"type": default, **raw["model"]}}
         elif raw.get("model") is None and timeseries:
             raw = {**raw, "model": {"type": default}}
+        train = raw.get("train")
+        if timeseries and (train is None or isinstance(train, dict) and "min_steps" not in train):
+            raw = {**raw, "train": {**(train or {}), "min_steps": SERIES_MIN_STEPS}}
         return raw
 
 
