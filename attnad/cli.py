@@ -96,7 +96,9 @@ def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, dd
     it, `detect` puts it in the summary and its JSON)."""
     from attnad.detector import Detector
     from attnad.progress import step_progress, waiting
+    from attnad.training import prefetch_fit_imports
 
+    prefetch_fit_imports()
     with waiting(console, f"reading {data}"):
         table, note = Detector.read_training(data, cfg)
     if note:

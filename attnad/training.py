@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import math
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +40,24 @@ class TrainSummary:
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
+
+
+def prefetch_fit_imports() -> threading.Thread:
+    """Import in the background what a fit needs later: torch's compiler front end (torch.optim
+    and the model-size check load it, ~1 s) and then scipy.stats (the threshold's tail fit after
+    training, ~1 s). The caller meanwhile reads the training file and then trains, mostly
+    inside pyarrow and torch with the GIL released, so a one-shot `detect` of a small file waits
+    less for its answer (benchmarks/answer.py). A caller that reaches one of these imports
+    first waits on Python's module lock until this thread has finished it. Neither module
+    imports attnad, so the two threads cannot each wait for a module the other is importing."""
+
+    def load() -> None:
+        import torch._dynamo  # noqa: F401
+        import scipy.stats  # noqa: F401
+
+    thread = threading.Thread(target=load, name="attnad-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def resolve_device(requested: str) -> torch.device:
