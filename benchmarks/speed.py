@@ -10,6 +10,9 @@ child process so peak RSS is that step's alone (os.wait4 rusage):
 - attnad_score: `attnad score` end to end with that model (default tabular config).
 - iforest_score: scikit-learn IsolationForest (100 trees) reading the same file in batches and
   scoring it (fit time reported apart).
+- attnad_series_train / attnad_series_score: the default time-series model trained on a
+  tenth as many rows and scoring a `--series-rows` file of `--series-entities` machines with
+  `--series-signals` signals each (daily-periodic, 0.5% spikes); 0 rows skips them.
 - rss_*: optional (--rss-rows): peak RSS of `attnad score` on files of several sizes, to show it
   is flat in the file size.
 
@@ -20,6 +23,7 @@ the scoring device (--device cuda: train and score on the GPU, the ceiling is th
     python benchmarks/speed.py --rows 2000000 --cols 32 --threads 2 --out benchmarks/results/speed.json
     python benchmarks/speed.py --rows 100000 --train-rows 50000 --out /tmp/speed.json   # quick
     python benchmarks/speed.py --rows 10000000 --device cuda --out speed_gpu.json        # GPU
+    python benchmarks/speed.py --skip-table --series-rows 1000000 --out /tmp/series.json
 
 Needs the `bench` extra for IsolationForest (pip install -e '.[bench]').
 """
@@ -95,6 +99,37 @@ def generate(path: Path, rows: int, cols: int, seed: int) -> None:
             w.write_table(pa.Table.from_arrays([pa.array(x[:, j]) for j in range(cols)], names=names))
 
 
+def generate_series(path: Path, rows: int, signals: int, entities: int, seed: int) -> None:
+    """A multi-entity sensor file: `entities` machines in turn, one row per minute each, with
+    `signals` daily-periodic signals driven by 3 shared factors plus noise and 0.5% spikes."""
+    import numpy as np
+    import pandas as pd
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    rng = np.random.default_rng(seed)
+    per = rows // entities
+    mix = np.random.default_rng(1).normal(size=(3, signals)).astype(np.float32)
+    with pq.ParquetWriter(str(path), _series_schema(signals)) as w:
+        for e in range(entities):
+            n = per + (rows - per * entities if e == entities - 1 else 0)
+            t = np.arange(n)
+            phase = 2 * np.pi * t / 1440
+            f = np.stack([np.sin(phase + k) for k in range(3)], 1).astype(np.float32)
+            x = f @ mix + 0.1 * rng.normal(size=(n, signals)).astype(np.float32)
+            bad = rng.random(n) < 0.005
+            x[bad] += rng.normal(0, 3, size=(int(bad.sum()), signals)).astype(np.float32)
+            cols = {"machine": pa.array([f"m{e}"] * n),
+                    "time": pa.array(pd.Timestamp("2026-01-01") + pd.to_timedelta(t, "min"))}
+            cols.update({f"s{j}": pa.array(x[:, j]) for j in range(signals)})
+            w.write_table(pa.table(cols, schema=_series_schema(signals)))
+
+
+def _series_schema(signals: int):
+    import pyarrow as pa
+    return pa.schema([("machine", pa.string()), ("time", pa.timestamp("ns"))]
+                     + [(f"s{j}", pa.float32()) for j in range(signals)])
+
+
 def run_child(cmd: list[str], env: dict) -> dict:
     """Run a command; wall seconds and that child's own peak RSS (MiB, from wait4)."""
     t = time.perf_counter()
@@ -124,6 +159,9 @@ def model_cost(model_dir: Path, data: Path, threads: int, device: str) -> dict:
     batch = next(iter_batches(data, 8192 if dev.type == "cpu" else 262_144))
     enc, _ = det.encode(batch)
     small = enc.take(slice(0, 512))
+    # FLOPs are counted in this thread only: score on it (scoring on a CPU splits rows over
+    # torch's threads, attnad.parallel)
+    torch.set_num_threads(1)
     with FlopCounterMode(display=False) as counter:
         det.scorer.score(small)
     model_flops = counter.get_total_flops() / len(small)
@@ -133,6 +171,7 @@ def model_cost(model_dir: Path, data: Path, threads: int, device: str) -> dict:
         with FlopCounterMode(display=False) as counter:
             det.memory_.energy(vec)
         memory_flops = counter.get_total_flops() / len(small)
+    torch.set_num_threads(threads)
     n = 2048 if dev.type == "cpu" else 8192
     a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
     a @ b
@@ -189,6 +228,12 @@ def main() -> None:
                     help="--set passed to the main attnad train (default config otherwise)")
     ap.add_argument("--device", default="cpu", choices=["cpu", "cuda"],
                     help="where attnad trains and scores (--device of train and score)")
+    ap.add_argument("--series-rows", type=int, default=1_000_000,
+                    help="rows of the time-series scoring file (0: no time-series steps)")
+    ap.add_argument("--series-signals", type=int, default=8, help="signals of that file")
+    ap.add_argument("--series-entities", type=int, default=3, help="entities (machines) in it")
+    ap.add_argument("--skip-table", action="store_true",
+                    help="only the time-series steps (no table, floors or IsolationForest)")
     args = ap.parse_args()
 
     work = Path(args.workdir or tempfile.mkdtemp(prefix="attnad-speed-"))
@@ -198,8 +243,9 @@ def main() -> None:
     data, train = work / "data.parquet", work / "train.parquet"
     print(f"generating {args.rows:,} x {args.cols} and {args.train_rows:,} training rows in {work}",
           file=sys.stderr)
-    generate(data, args.rows, args.cols, seed=0)
-    generate(train, args.train_rows, args.cols, seed=1)
+    if not args.skip_table:
+        generate(data, args.rows, args.cols, seed=0)
+        generate(train, args.train_rows, args.cols, seed=1)
     rows: dict[str, dict] = {}
 
     def step(name: str, cmd: list[str], n: int) -> dict:
@@ -212,26 +258,44 @@ def main() -> None:
               f"{r['peak_rss_mib']:,.0f} MiB", file=sys.stderr, flush=True)  # kept if cut short
         return r
 
-    step("read_floor", [sys.executable, "-c", READ, str(data)], args.rows)
-    step("io_floor", [sys.executable, "-c", FLOOR, str(data), str(work / "floor.parquet")], args.rows)
     sets = [f"--set=train.threads={args.threads}"] + [f"--set={s}" for s in args.sets]
     device = ["--device", args.device]
-    tr = step("attnad_train", attnad + ["train", str(train), "-o", str(work / "model"), "-q"]
-              + sets + device, args.train_rows)
-    meta = json.loads((work / "model" / "attnad.json").read_text())
-    tr["training"] = {k: meta["training"].get(k) for k in ("rows", "epochs", "steps", "seconds")}
-    step("attnad_score", attnad + ["score", str(data), "-m", str(work / "model"), "-o",
-                                   str(work / "scored.parquet"), "-q"] + device, args.rows)
-    if not args.skip_iforest:
-        r = step("iforest_score", [sys.executable, "-c", IFOREST, str(data), str(train),
-                                   str(args.threads)], args.rows)
-        extra = json.loads(r["stdout"].strip().splitlines()[-1])
-        r["fit_seconds"] = extra["fit_seconds"]
-        r["seconds_with_startup"] = r["seconds"]
-        r["seconds"] = extra["score_seconds"]
-        r["rows_per_s"] = args.rows / r["seconds"]
-    cost = model_cost(work / "model", data, args.threads, args.device)
+    cost = None
+    if not args.skip_table:
+        step("read_floor", [sys.executable, "-c", READ, str(data)], args.rows)
+        step("io_floor", [sys.executable, "-c", FLOOR, str(data), str(work / "floor.parquet")],
+             args.rows)
+        tr = step("attnad_train", attnad + ["train", str(train), "-o", str(work / "model"), "-q"]
+                  + sets + device, args.train_rows)
+        meta = json.loads((work / "model" / "attnad.json").read_text())
+        tr["training"] = {k: meta["training"].get(k)
+                          for k in ("rows", "epochs", "steps", "seconds")}
+        step("attnad_score", attnad + ["score", str(data), "-m", str(work / "model"), "-o",
+                                       str(work / "scored.parquet"), "-q"] + device, args.rows)
+        if not args.skip_iforest:
+            r = step("iforest_score", [sys.executable, "-c", IFOREST, str(data), str(train),
+                                       str(args.threads)], args.rows)
+            extra = json.loads(r["stdout"].strip().splitlines()[-1])
+            r["fit_seconds"] = extra["fit_seconds"]
+            r["seconds_with_startup"] = r["seconds"]
+            r["seconds"] = extra["score_seconds"]
+            r["rows_per_s"] = args.rows / r["seconds"]
+        cost = model_cost(work / "model", data, args.threads, args.device)
 
+    if args.series_rows:  # the default time-series model: train on a tenth, score the file
+        series, series_train = work / "series.parquet", work / "series_train.parquet"
+        generate_series(series, args.series_rows, args.series_signals, args.series_entities, 0)
+        generate_series(series_train, max(args.series_rows // 10, 3000), args.series_signals,
+                        args.series_entities, 1)
+        keys = ["--set=data.time_column=time", "--set=data.group_column=machine"]
+        r = step("attnad_series_train", attnad + ["train", str(series_train), "-o",
+                                                  str(work / "series_model"), "-q"] + keys
+                 + [f"--set=train.threads={args.threads}"] + device,
+                 max(args.series_rows // 10, 3000))
+        step("attnad_series_score", attnad + ["score", str(series), "-m",
+                                              str(work / "series_model"), "-o",
+                                              str(work / "series_scored.parquet"), "-q"] + device,
+             args.series_rows)
     rss, rss_sets = {}, []
     if args.rss_rows:
         rss_sets = args.rss_set or ["model.d_model=8", "model.n_layers=1", "model.n_heads=1"]
@@ -249,10 +313,10 @@ def main() -> None:
             rss[n] = r["peak_rss_mib"]
             f.unlink()
 
-    floor = rows["io_floor"]["rows_per_s"]
+    floor = rows["io_floor"]["rows_per_s"] if "io_floor" in rows else None
     for r in rows.values():
         r.pop("stdout", None)
-        r["floor_over_this"] = floor / r["rows_per_s"]
+        r["floor_over_this"] = floor / r["rows_per_s"] if floor else None
     result = {"rows": args.rows, "cols": args.cols, "train_rows": args.train_rows,
               "threads": args.threads, "cpu_count": os.cpu_count(), "machine": platform.machine(),
               "python": platform.python_version(), "device": args.device, "steps": rows,
@@ -267,18 +331,20 @@ def main() -> None:
     print(f"\n{'step':<22}{'rows':>11}{'seconds':>10}{'rows/s':>12}{'peak RSS MiB':>14}"
           f"{'floor/this':>12}")
     for name, r in rows.items():
+        ratio = f"{r['floor_over_this']:>12.1f}" if r["floor_over_this"] else f"{'':>12}"
         print(f"{name:<22}{r['rows']:>11,}{r['seconds']:>10.1f}{r['rows_per_s']:>12,.0f}"
-              f"{r['peak_rss_mib']:>14,.0f}{r['floor_over_this']:>12.1f}")
+              f"{r['peak_rss_mib']:>14,.0f}{ratio}")
     if "iforest_score" in rows:
         print(f"IsolationForest fit: {rows['iforest_score']['fit_seconds']:.1f} s; attnad score "
               f"speed / IsolationForest: {result['attnad_over_iforest_speed']:.3f}")
-    print(f"model: {cost['flops_per_row'] / 1e6:.2f} MFLOP/row (transformer "
-          f"{cost['transformer_flops_per_row'] / 1e6:.2f}, row memory "
-          f"{cost['memory_flops_per_row'] / 1e6:.2f}); fp32 matmul ceiling "
-          f"{cost['matmul_ceiling_gflops']:.0f} GFLOP/s on {cost['device']} ({args.threads} CPU "
-          "threads); model-only "
-          f"{cost['model_only_rows_per_s']:,.0f} rows/s = "
-          f"{100 * cost['achieved_fraction_of_ceiling']:.1f}% of the ceiling")
+    if cost:
+        print(f"model: {cost['flops_per_row'] / 1e6:.2f} MFLOP/row (transformer "
+              f"{cost['transformer_flops_per_row'] / 1e6:.2f}, row memory "
+              f"{cost['memory_flops_per_row'] / 1e6:.2f}); fp32 matmul ceiling "
+              f"{cost['matmul_ceiling_gflops']:.0f} GFLOP/s on {cost['device']} ({args.threads} CPU "
+              "threads); model-only "
+              f"{cost['model_only_rows_per_s']:,.0f} rows/s = "
+              f"{100 * cost['achieved_fraction_of_ceiling']:.1f}% of the ceiling")
     if rss:
         print(f"peak RSS while scoring (model trained with {' '.join(rss_sets)}): " +
               ", ".join(f"{n:,} rows {v:,.0f} MiB" for n, v in rss.items()))
