@@ -1,6 +1,8 @@
 """Work on several threads at once (attnad.parallel): every row once, errors and Ctrl-C stop the
 other threads, and a fit or a score does not depend on the number of threads."""
 
+import os
+import signal
 import threading
 import time
 
@@ -103,3 +105,31 @@ def test_progress_counts_the_steps_of_every_model():
     Detector(cfg).fit(df, progress=lambda done, total, loss: seen.append((done, total)))
     assert seen[-1] == (40, 40)
     assert [d for d, _ in seen] == list(range(1, 41))
+
+
+def test_ctrl_c_in_the_caller_stops_every_thread():
+    """SIGINT and SIGTERM (the CLI raises it as KeyboardInterrupt) reach the main thread while
+    it waits for the workers: they must stop at their next check, not finish their work."""
+    cancel = threading.Event()
+    stopped = []
+
+    def long_task():
+        for _ in range(2000):  # 20 s unless cancelled
+            if cancel.is_set():
+                stopped.append(1)
+                raise Cancelled()
+            time.sleep(0.01)
+
+    def interrupt(signum, frame):  # as the CLI's SIGTERM handler does
+        raise KeyboardInterrupt()
+
+    previous = signal.signal(signal.SIGUSR1, interrupt)
+    timer = threading.Timer(0.2, os.kill, (os.getpid(), signal.SIGUSR1))
+    try:
+        timer.start()
+        t0 = time.monotonic()
+        with pytest.raises(KeyboardInterrupt):
+            run_parallel([long_task, long_task], workers=2, cancel=cancel)
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+    assert len(stopped) == 2 and time.monotonic() - t0 < 10
