@@ -24,10 +24,35 @@ MAX_PARAMETERS = 100_000_000  # 400 MB of float32 weights, ~1.6 GB with AdamW st
 ACTIVATION_FLOATS = 24  # floats kept per token and width per layer for backward (generous)
 
 
-def count_parameters(build: Callable[[], torch.nn.Module]) -> int:
-    """Parameters and buffers of the model `build()` returns, built on the meta device."""
-    with torch.device("meta"):
-        model = build()
+SMALL_MODEL_FLOATS = 4_000_000  # a model whose rough bound (below) is under this is counted by
+# building it on the CPU (16 MB at most): the meta device's first use imports torch's compiler
+# front end, about 1 s, which every `score` of a small file paid (benchmarks/results/answer.md)
+
+
+def rough_floats(model_cfg, n_features: int, embedding_rows: int = 0) -> int:
+    """A generous upper bound of the parameters and buffers of any attnad model with this config
+    and input: `n_features` columns or signals, `embedding_rows` rows of category embeddings
+    (categorical columns x their largest cardinality). tests/test_security.py checks it against
+    exact counts."""
+    d = model_cfg.d_model
+    layers = getattr(model_cfg, "n_layers", 1) + 2
+    window = getattr(model_cfg, "window", 0)
+    tokens = getattr(model_cfg, "max_tokens", 0)
+    latents = getattr(model_cfg, "latents", 0) * getattr(model_cfg, "latent_dim", 1)
+    width = n_features + embedding_rows + window + tokens + latents
+    return 64 * d * d * layers + 64 * d * width + 4 * (window + tokens) ** 2 + 64 * d
+
+
+def count_parameters(build: Callable[[], torch.nn.Module], rough: int | None = None) -> int:
+    """Parameters and buffers of the model `build()` returns: built on the CPU when `rough`
+    (rough_floats) says it is small, else on the meta device, which allocates nothing. The CPU
+    build draws from torch's generator, so its state is restored afterwards."""
+    if rough is not None and rough < SMALL_MODEL_FLOATS:
+        with torch.random.fork_rng(devices=[]):
+            model = build()
+    else:
+        with torch.device("meta"):
+            model = build()
     return sum(p.numel() for p in model.parameters()) + sum(b.numel() for b in model.buffers())
 
 
@@ -46,10 +71,11 @@ def step_bytes(batch: int, tokens: int, d_model: int, n_layers: int, n_heads: in
 
 def check_model_size(build: Callable[[], torch.nn.Module], model_cfg, *, source: str,
                      batch: int | None = None, tokens: int | None = None,
-                     extra_floats: int = 0) -> int:
+                     extra_floats: int = 0, rough: int | None = None) -> int:
     """Raise a user error when the model (plus `extra_floats`, e.g. row memories) or one training
-    step of `batch` rows x `tokens` tokens would be absurdly large; return the parameter count."""
-    n = count_parameters(build) + extra_floats
+    step of `batch` rows x `tokens` tokens would be absurdly large; return the parameter count.
+    `rough`: rough_floats of the model, when the caller knows its input."""
+    n = count_parameters(build, rough) + extra_floats
     if n > MAX_PARAMETERS:
         raise UserError(
             f"{source}: the model would have {n:,} parameters (limit {MAX_PARAMETERS:,}); lower "

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from attnad.artifact import META, WEIGHTS, sha256_file
 from attnad.cli import app
-from attnad.config import load_config
+from attnad.config import Config, load_config
 from attnad.errors import ConfigError, UserError
 from attnad.limits import MAX_PARAMETERS, check_model_size, count_parameters
 from attnad.models import build_model
@@ -158,3 +158,49 @@ def test_no_code_execution_paths_in_the_package():
             if "weights_only=True" not in m.group(1):
                 bad.append(f"{f.name}: torch.load without weights_only=True")
     assert bad == []
+
+
+@pytest.mark.parametrize("kind", ["leave_one_out", "tabular_transformer", "attention_pooling"])
+@pytest.mark.parametrize("d,layers,n_num,cards,tokens", [
+    (4, 1, 1, [], 64), (8, 1, 0, [2], 2), (32, 2, 16, [], 64), (32, 2, 5, [3, 70, 4], 64),
+    (16, 3, 300, [10] * 5, 8), (64, 4, 2, [1000], 64), (8, 2, 70, [5] * 70, 16)])
+def test_the_rough_size_bounds_every_table_model(kind, d, layers, n_num, cards, tokens):
+    """Models under the bound are built on the CPU to be counted (no meta device): the bound must
+    never be below the real size, or a hostile model file could make attnad allocate more than
+    SMALL_MODEL_FLOATS before the check."""
+    from attnad.limits import rough_floats
+    from attnad.models import build_model
+    raw = {"type": kind, "d_model": d, "max_tokens": tokens}
+    if kind != "attention_pooling":
+        raw.update(n_layers=layers, n_heads=1)
+    cfg = Config.model_validate({"model": raw}).model
+    exact = count_parameters(lambda: build_model(cfg, n_num, cards))
+    assert rough_floats(cfg, n_num + len(cards), len(cards) * max(cards, default=0)) >= exact
+
+
+@pytest.mark.parametrize("kind,extra", [
+    ("temporal_transformer", {}), ("temporal_transformer", {"latents": 8, "latent_dim": 16}),
+    ("temporal_transformer", {"encoder": "gru"}), ("temporal_transformer", {"encoder": "lstm"}),
+    ("attention_pooling", {"encoder": "cnn"}), ("attention_pooling", {})])
+@pytest.mark.parametrize("d,features,window", [(8, 1, 2), (32, 7, 64), (64, 40, 256)])
+def test_the_rough_size_bounds_every_series_model(kind, extra, d, features, window):
+    from attnad.limits import rough_floats
+    from attnad.models import build_series_model
+    heads = {"n_heads": 1} if kind == "temporal_transformer" else {}
+    cfg = Config.model_validate({"data": {"time_column": "t"}, "model": {
+        "type": kind, "d_model": d, "window": window, **heads, **extra}}).model
+    exact = count_parameters(lambda: build_series_model(cfg, features))
+    assert rough_floats(cfg, features) >= exact
+
+
+def test_a_small_model_is_counted_without_the_meta_device_nor_a_draw_from_the_generator():
+    from attnad.limits import rough_floats
+    from attnad.models import build_model
+    cfg = Config().model
+    build = lambda: build_model(cfg, 16, [3])  # noqa: E731
+    torch.manual_seed(5)
+    expected = torch.rand(3)
+    torch.manual_seed(5)
+    fast = count_parameters(build, rough_floats(cfg, 17, 3))
+    assert torch.equal(torch.rand(3), expected)  # the generator's state is as it was
+    assert fast == count_parameters(build)  # the same count as on the meta device

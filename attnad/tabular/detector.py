@@ -25,7 +25,7 @@ from attnad.data.sample import read_sample, sample_rows
 from attnad.data.schema import infer_schema
 from attnad.data.tables import as_table, data_fingerprint
 from attnad.estimator import MIN_TRAIN_ROWS, Detector
-from attnad.limits import check_model_size
+from attnad.limits import check_model_size, rough_floats
 from attnad.models import build_model
 from attnad.models.marginal import GRID as MARGINAL_GRID, MarginalTails
 from attnad.models.memory import RowMemory
@@ -43,6 +43,12 @@ MEMORY_PREFIX = "row_memory."  # safetensors keys of the row memory, beside the 
 MARGINAL_PREFIX = "marginal."  # safetensors keys of the per-column tail quantiles
 FOLD_PREFIX = "fold"  # with cross-fitting, model k's weights are stored as fold{k}.<name>
 CALIBRATION_ROWS = 20_000  # training rows scored to fit error scales, components, threshold
+
+
+def _rough(model_cfg, n_numeric: int, cardinalities: list[int]) -> int:
+    """attnad.limits.rough_floats of a table model with these columns."""
+    return rough_floats(model_cfg, n_numeric + len(cardinalities),
+                        len(cardinalities) * max(cardinalities, default=0))
 
 
 class _Bars:
@@ -140,7 +146,7 @@ class TableDetector(Detector):
         check_model_size(lambda: build_model(cfg.model, n_num, cards), cfg.model, source=source,
                          batch=min(cfg.train.batch_size, rows),
                          tokens=min(n_num + len(cards), cfg.model.max_tokens),
-                         extra_floats=memory_floats)
+                         extra_floats=memory_floats, rough=_rough(cfg.model, n_num, cards))
 
     def _train_models(self, enc: Encoded, progress, start,
                       ddp) -> tuple[list[dict], dict | None]:
@@ -310,7 +316,8 @@ class TableDetector(Detector):
         self.preprocessor_ = Preprocessor.from_dict(meta["preprocessor"])
         n_num, cards = self.preprocessor_.n_numeric, self.preprocessor_.cardinalities
         check_model_size(lambda: build_model(self.config.model, n_num, cards),
-                         self.config.model, source=f"{path}/attnad.json")
+                         self.config.model, source=f"{path}/attnad.json",
+                         rough=_rough(self.config.model, n_num, cards))
         memory = {k[len(MEMORY_PREFIX):]: tensors.pop(k) for k in list(tensors)
                   if k.startswith(MEMORY_PREFIX)}
         self.memory_ = RowMemory.from_state(memory) if memory else None

@@ -23,7 +23,7 @@ from attnad.data.profile import series_profile
 from attnad.data.tables import as_table, data_fingerprint
 from attnad.data.windows import read_table, recent_rows, series_order
 from attnad.estimator import Detector
-from attnad.limits import check_model_size
+from attnad.limits import check_model_size, rough_floats
 from attnad.models import build_series_model
 from attnad.threshold import fit_entity_thresholds, fit_threshold
 from attnad.timeseries.columns import read_columns, series_schema
@@ -68,7 +68,8 @@ class SeriesDetector(Detector):
 
         held = holdout_rows(*entity_bounds(keys), cfg.train.calibration_fraction, mc.window)
         check_model_size(lambda: build_series_model(mc, len(features)), mc, source=source,
-                         batch=mc.batch_windows, tokens=mc.window)
+                         batch=mc.batch_windows, tokens=mc.window,
+                         rough=rough_floats(mc, len(features)))
         seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit
         self.model_ = build_series_model(mc, len(features))
         started = None
@@ -173,7 +174,8 @@ class SeriesDetector(Detector):
         self.series_ = SeriesState.from_dict(meta["timeseries"])
         n_features = len(self.series_.features)
         check_model_size(lambda: build_series_model(self.config.model, n_features),
-                         self.config.model, source=f"{path}/attnad.json")
+                         self.config.model, source=f"{path}/attnad.json",
+                         rough=rough_floats(self.config.model, n_features))
         self.model_ = build_series_model(self.config.model, n_features)
         self.model_.load_state_dict(tensors, strict=True)
 
