@@ -91,9 +91,10 @@ def _load_config(config: Optional[Path], sets: Optional[list[str]], seed: Option
     return load_config(config, option_overrides(sets, seed, device))
 
 
-def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None):
+def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, ddp=None,
+         one_shot: bool = False):
     """The fitted detector and what fitting warned about (shown by the caller: `train` prints
-    it, `detect` puts it in the summary and its JSON)."""
+    it, `detect` puts it in the summary and its JSON). `one_shot`: it will score `data`."""
     from attnad.detector import Detector
     from attnad.progress import step_progress, waiting
     from attnad.training import prefetch_fit_imports
@@ -106,7 +107,7 @@ def _fit(data: Path, cfg, console: Console, init_from: Optional[Path] = None, dd
     with step_progress(console, "training") as progress, \
             warnings.catch_warnings(record=True) as caught:
         det = Detector(cfg).fit(table, progress=progress, source=str(data), init_from=init_from,
-                                ddp=ddp)
+                                ddp=ddp, one_shot=one_shot)
     return det, list(dict.fromkeys(f"{w.message}" for w in caught))
 
 
@@ -308,7 +309,7 @@ def detect(
             check_event_options(bool(cfg.data.time_column), events, fail_on_events, None)
             if contamination is not None:
                 cfg.threshold.contamination = contamination
-            det, said = _fit(src, cfg, console)
+            det, said = _fit(src, cfg, console, one_shot=True)
             if save_model is not None:
                 det.save(save_model)
         t = threshold

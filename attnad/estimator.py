@@ -22,7 +22,8 @@ from typing import ClassVar
 import numpy as np
 
 from attnad.artifact import read_artifact, write_artifact
-from attnad.config import Config, apply_overrides, build_config, parse_override
+from attnad.config import (SERIES_MIN_STEPS, Config, apply_overrides, build_config,
+                           parse_override)
 from attnad.data.drift import DriftCounts
 from attnad.data.hints import column_hints
 from attnad.data.io import CsvFormat, iter_batches
@@ -76,15 +77,22 @@ class Detector:
 
     # ---- fitting -------------------------------------------------------------------------
     def fit(self, data, *, device: str | None = None, progress=None, source: str = "data",
-            init_from=None, ddp=None) -> "Detector":
+            init_from=None, ddp=None, one_shot: bool = False) -> "Detector":
         """Learn everything from `data` (a pandas DataFrame or pyarrow Table). `init_from`: a
         model directory whose weights start the training (fine-tuning, attnad.transfer); its
         `model` config section is used. `ddp`: distributed training under torchrun
-        (attnad.engines.distributed)."""
+        (attnad.engines.distributed). `one_shot`: the fitted model will score `data` itself, as
+        `attnad detect DATA` without a model does; with train.min_steps null a table model then
+        trains a shorter fit (attnad.config.ONE_SHOT_MIN_STEPS says why). The steps used are
+        written into the config, and so into a saved model."""
         start = None
         if init_from is not None:
             start = self._fine_tuning_source(init_from)
             self.config = self.config.model_copy(update={"model": start.config.model})
+        if self.config.train.min_steps is None:
+            train = self.config.train.model_copy(
+                update={"min_steps": self._default_min_steps(one_shot)})
+            self.config = self.config.model_copy(update={"train": train})
         set_threads(self.config.train.threads)
         table = as_table(data)
         if table.num_rows < MIN_TRAIN_ROWS:
@@ -96,6 +104,10 @@ class Detector:
         for line in column_hints(table, self.schema_, self.config.data, source):
             warnings.warn(line, stacklevel=2)
         return self
+
+    def _default_min_steps(self, one_shot: bool) -> int:
+        """train.min_steps when the config leaves it null."""
+        return SERIES_MIN_STEPS
 
     def _fit(self, table, *, progress, source: str, start, ddp) -> None:
         """The mode's fit on a table of at least MIN_TRAIN_ROWS rows; `start`: the loaded

@@ -438,7 +438,8 @@ def run_attnad(args, data_cfg: dict, fit_df: pd.DataFrame, score_df: pd.DataFram
     from attnad.threshold import row_thresholds
 
     cfg = attnad_config(args, data_cfg)
-    det = Detector(cfg).fit(fit_df)
+    # fitted on the rows it scores (protocol U on one file), as `attnad detect DATA` does
+    det = Detector(cfg).fit(fit_df, one_shot=fit_df is score_df)
     scores = np.asarray(det.score(score_df), dtype=np.float64).reshape(-1)
     if scores.size != len(score_df):
         raise RuntimeError(f"attnad returned {scores.size} scores for {len(score_df)} rows")

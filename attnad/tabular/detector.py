@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from attnad.config import ONE_SHOT_MIN_STEPS, TABLE_MIN_STEPS
 from attnad.data.io import CsvFormat
 from attnad.data.preprocess import Encoded, Preprocessor
 from attnad.data.profile import table_profile
@@ -87,6 +88,9 @@ class TableDetector(Detector):
         return table, note
 
     # ---- fitting -------------------------------------------------------------------------
+    def _default_min_steps(self, one_shot: bool) -> int:
+        return ONE_SHOT_MIN_STEPS if one_shot else TABLE_MIN_STEPS
+
     def _fit(self, table: pa.Table, *, progress, source: str, start, ddp) -> None:
         cfg = self.config
         table = sample_rows(table, cfg.train.max_rows, cfg.train.seed)

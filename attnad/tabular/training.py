@@ -16,6 +16,7 @@ import time
 import numpy as np
 import torch
 
+from attnad.config import TABLE_MIN_STEPS
 from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel, hidden_cells
 from attnad.training import TrainSummary, seed_everything, train_loop, trimmed_loss
@@ -23,7 +24,7 @@ from attnad.training import TrainSummary, seed_everything, train_loop, trimmed_l
 MAX_VALIDATION_ROWS = 4096
 MIN_VALIDATION_TABLE = 50  # smaller tables train on every row: no validation, no early stop
 AUTO_MIN_EPOCHS = 2  # with epochs: null, at least this many passes
-SMALL_TABLE_STEPS = 4  # a table smaller than one batch trains up to this many times min_steps
+SMALL_TABLE_MAX_STEPS = 600  # a table smaller than one batch takes more steps, up to this many
 EVAL_EVERY_MIN_STEPS = 50  # validation checks at most this often (an epoch of a small table is 1-5 steps)
 RANK_SEED_STRIDE = 7919  # under torchrun, rank r draws masks and order from seed + r * this prime
 
@@ -71,12 +72,12 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, device: torch.device,
     steps_per_epoch = max(1, math.ceil(len(train_idx) / batch))
     # auto epochs: a small table needs many passes to learn its relations, a big one needs one
     # min_steps counts full batches: a table smaller than one batch takes as many more steps as
-    # its batch is smaller (up to SMALL_TABLE_STEPS times), so its model still sees about as
-    # many rows. Small tables need the steps (600 per model were best on the developer tables
-    # under a few hundred rows) and their steps are cheap; from one batch up, 150 steps lose
-    # nothing measurable against 600 (benchmarks/results/answer.md)
-    min_steps = min(SMALL_TABLE_STEPS * cfg.min_steps,
-                    math.ceil(cfg.min_steps * cfg.batch_size / batch))
+    # its batch is smaller (up to SMALL_TABLE_MAX_STEPS), so its model still sees about as many
+    # rows. Small tables need the steps (600 per model were best on the developer tables under
+    # a few hundred rows) and their steps are cheap
+    requested = cfg.min_steps if cfg.min_steps is not None else TABLE_MIN_STEPS
+    min_steps = max(requested, min(SMALL_TABLE_MAX_STEPS,
+                                   math.ceil(requested * cfg.batch_size / batch)))
     epochs = cfg.epochs or max(AUTO_MIN_EPOCHS, math.ceil(min_steps / steps_per_epoch))
     total_steps = min(epochs * steps_per_epoch, cfg.max_steps)
     shuffle = {"perm": None, "pos": steps_per_epoch}
