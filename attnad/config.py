@@ -20,12 +20,14 @@ from attnad.errors import ConfigError
 
 
 # with epochs: null and train.min_steps null, training takes at least this many optimiser steps.
-# A table model fitted on the file it then scores (`attnad detect DATA` without a model): 150
-# full batches. A table model that is kept to score other rows, and a series model: 600. On the
-# developer tables (seeds 0 and 1) 150 steps lost nothing against 600 when the fit scores its own
-# rows (protocol U: the longer fit partly learns the anomalies it should find) and lost 0.003
-# mean AUROC on clean training data scored on new rows (protocol S), and the 600 steps were most
-# of the wait for a one-shot `detect` of a 10k-row file (benchmarks/results/answer.md)
+# A table model fitted on the file it then scores (`attnad detect DATA` without a model), when
+# each cross-fitted model has at least one full batch to train on: 150. Any other table model,
+# and a series model: 600. On the developer tables (seeds 0 and 1) 150 steps lost nothing
+# against 600 where the fit scores its own rows (protocol U: a longer fit partly learns the
+# anomalies it should find) and lost 0.003 mean AUROC on clean training data scored on new rows
+# (protocol S); tables under a batch a model lost a little at 150 too, and their steps are cheap.
+# The 600 steps were most of the wait for a one-shot `detect` of a 10k-row file
+# (benchmarks/results/answer.md)
 ONE_SHOT_MIN_STEPS = 150
 TABLE_MIN_STEPS = 600
 SERIES_MIN_STEPS = 600
@@ -160,8 +162,8 @@ class TrainConfig(_Section):
     # error scales and the threshold on; 0 = measure them on the training rows (see timeseries.yaml)
     calibration_fraction: float = Field(0.0, ge=0, le=0.5)
     patience: int = Field(3, ge=1, le=1000)  # validation checks without gain before stopping
-    # epochs: null trains at least this many steps of batch_size rows (small data); null: 150
-    # when `detect` fits on the file it scores, else 600 (ONE_SHOT_MIN_STEPS says why); a series
+    # epochs: null trains at least this many steps (small data); null: 600, or 150 when
+    # `detect` fits on the file it scores (ONE_SHOT_MIN_STEPS says when and why); a series
     # config without it gets 600 (below)
     min_steps: int | None = Field(None, ge=1, le=10_000_000)
     max_rows: int = Field(200_000, ge=10, le=100_000_000)  # larger training files are sampled down to this

@@ -85,14 +85,13 @@ class Detector:
         `attnad detect DATA` without a model does; with train.min_steps null a table model then
         trains a shorter fit (attnad.config.ONE_SHOT_MIN_STEPS says why). The steps used are
         written into the config, and so into a saved model."""
+        self.one_shot_ = one_shot
         start = None
         if init_from is not None:
             start = self._fine_tuning_source(init_from)
             self.config = self.config.model_copy(update={"model": start.config.model})
-        if self.config.train.min_steps is None:
-            train = self.config.train.model_copy(
-                update={"min_steps": self._default_min_steps(one_shot)})
-            self.config = self.config.model_copy(update={"train": train})
+        if self.config.train.min_steps is None and self.kind != "table":  # tables: in _fit
+            self._set_min_steps(SERIES_MIN_STEPS)
         set_threads(self.config.train.threads)
         table = as_table(data)
         if table.num_rows < MIN_TRAIN_ROWS:
@@ -105,9 +104,10 @@ class Detector:
             warnings.warn(line, stacklevel=2)
         return self
 
-    def _default_min_steps(self, one_shot: bool) -> int:
-        """train.min_steps when the config leaves it null."""
-        return SERIES_MIN_STEPS
+    def _set_min_steps(self, steps: int) -> None:
+        """train.min_steps resolved from null, in a copy: the caller's config stays as it was."""
+        train = self.config.train.model_copy(update={"min_steps": steps})
+        self.config = self.config.model_copy(update={"train": train})
 
     def _fit(self, table, *, progress, source: str, start, ddp) -> None:
         """The mode's fit on a table of at least MIN_TRAIN_ROWS rows; `start`: the loaded

@@ -35,7 +35,7 @@ from attnad.tabular.crossfit import fold_groups, merge_summaries, row_folds, usa
 from attnad.tabular.explain import explain_table_rows
 from attnad.tabular.scorer import (Scorer, combine_components, fit_component_scale,
                                    fit_error_scale)
-from attnad.tabular.training import train_model
+from attnad.tabular.training import train_model, training_rows
 from attnad.threshold import fit_threshold
 from attnad.training import seed_everything
 from attnad.transfer import copy_weights, tabular_features
@@ -88,9 +88,6 @@ class TableDetector(Detector):
         return table, note
 
     # ---- fitting -------------------------------------------------------------------------
-    def _default_min_steps(self, one_shot: bool) -> int:
-        return ONE_SHOT_MIN_STEPS if one_shot else TABLE_MIN_STEPS
-
     def _fit(self, table: pa.Table, *, progress, source: str, start, ddp) -> None:
         cfg = self.config
         table = sample_rows(table, cfg.train.max_rows, cfg.train.seed)
@@ -163,6 +160,15 @@ class TableDetector(Detector):
         folds = row_folds(enc, cfg.train.cross_fit)
         n_models = cfg.train.cross_fit if usable_folds(folds, cfg.train.cross_fit,
                                                        MIN_TRAIN_ROWS) else 1
+        model_rows = [len(enc) if n_models == 1 else int((folds != k).sum())
+                      for k in range(n_models)]
+        if cfg.train.min_steps is None:
+            # the shorter one-shot fit only where every model has a full batch to train on: a
+            # smaller table's steps are cheap, and it needs them (attnad.config)
+            full = all(training_rows(n, cfg.train) >= cfg.train.batch_size for n in model_rows)
+            self._set_min_steps(ONE_SHOT_MIN_STEPS if self.one_shot_ and full
+                                else TABLE_MIN_STEPS)
+            cfg = self.config
         self.models_, started = [], None
         for k in range(n_models):
             seed_everything(cfg.train.seed)  # weight initialisation is part of the seeded fit

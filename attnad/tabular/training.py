@@ -16,7 +16,6 @@ import time
 import numpy as np
 import torch
 
-from attnad.config import TABLE_MIN_STEPS
 from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel, hidden_cells
 from attnad.training import TrainSummary, seed_everything, train_loop, trimmed_loss
@@ -24,7 +23,6 @@ from attnad.training import TrainSummary, seed_everything, train_loop, trimmed_l
 MAX_VALIDATION_ROWS = 4096
 MIN_VALIDATION_TABLE = 50  # smaller tables train on every row: no validation, no early stop
 AUTO_MIN_EPOCHS = 2  # with epochs: null, at least this many passes
-SMALL_TABLE_MAX_STEPS = 600  # a table smaller than one batch takes more steps, up to this many
 EVAL_EVERY_MIN_STEPS = 50  # validation checks at most this often (an epoch of a small table is 1-5 steps)
 RANK_SEED_STRIDE = 7919  # under torchrun, rank r draws masks and order from seed + r * this prime
 
@@ -42,6 +40,13 @@ def row_losses(model: MaskedCellModel, num, miss, cat, mask) -> torch.Tensor:
     return (err * w).sum(1) / w.sum(1).clamp_min(1.0)
 
 
+def training_rows(n: int, cfg) -> int:
+    """Rows of n that train (the rest are held out for validation)."""
+    if n < MIN_VALIDATION_TABLE:
+        return n
+    return n - min(int(round(cfg.validation_fraction * n)), MAX_VALIDATION_ROWS)
+
+
 def train_model(model: MaskedCellModel, enc: Encoded, cfg, device: torch.device, progress=None,
                 ddp=None) -> TrainSummary:
     """Fit in place; returns what happened. `progress(done, total, loss)` is called per step.
@@ -56,8 +61,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, device: torch.device,
     gen = torch.Generator().manual_seed(cfg.seed)
     n = len(enc)
     order = rng.permutation(n)
-    n_val = min(int(round(cfg.validation_fraction * n)), MAX_VALIDATION_ROWS) \
-        if n >= MIN_VALIDATION_TABLE else 0
+    n_val = n - training_rows(n, cfg)
     val_idx, train_idx = order[:n_val], order[n_val:]
     if ddp is not None:
         train_idx = ddp.shard(train_idx)
@@ -71,14 +75,7 @@ def train_model(model: MaskedCellModel, enc: Encoded, cfg, device: torch.device,
     batch = min(cfg.batch_size, len(train_idx))
     steps_per_epoch = max(1, math.ceil(len(train_idx) / batch))
     # auto epochs: a small table needs many passes to learn its relations, a big one needs one
-    # min_steps counts full batches: a table smaller than one batch takes as many more steps as
-    # its batch is smaller (up to SMALL_TABLE_MAX_STEPS), so its model still sees about as many
-    # rows. Small tables need the steps (600 per model were best on the developer tables under
-    # a few hundred rows) and their steps are cheap
-    requested = cfg.min_steps if cfg.min_steps is not None else TABLE_MIN_STEPS
-    min_steps = max(requested, min(SMALL_TABLE_MAX_STEPS,
-                                   math.ceil(requested * cfg.batch_size / batch)))
-    epochs = cfg.epochs or max(AUTO_MIN_EPOCHS, math.ceil(min_steps / steps_per_epoch))
+    epochs = cfg.epochs or max(AUTO_MIN_EPOCHS, math.ceil(cfg.min_steps / steps_per_epoch))
     total_steps = min(epochs * steps_per_epoch, cfg.max_steps)
     shuffle = {"perm": None, "pos": steps_per_epoch}
 

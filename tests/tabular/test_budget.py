@@ -1,5 +1,5 @@
 """How long a table model trains by default: train.min_steps null means 600 steps, or 150 when
-the fit scores its own file (`detect` without a model); min_steps counts full batches."""
+the fit scores its own file (`detect` without a model) and every model has a full batch."""
 
 import math
 
@@ -36,16 +36,13 @@ def test_a_table_of_a_batch_or_more_trains_min_steps_per_model():
     assert _steps(2000) == [TABLE_MIN_STEPS] * 2
 
 
-def test_a_table_smaller_than_a_batch_takes_more_smaller_steps_up_to_600():
-    # 300 rows: ~135 training rows per model, so a step is one pass of 135 rows: the model
-    # sees as many rows as 150 steps of 256 (285 steps)
-    steps = _steps(300, one_shot=True)
-    for s in steps:
-        assert 270 <= s <= 300, steps
-    # 100 rows: ~45 rows a step would need 850 steps; capped at 600
-    assert _steps(100, one_shot=True) == [600] * 2
-    # 600 full batches: never more than 600 steps, as before
-    assert _steps(300) == [600] * 2
+def test_a_table_smaller_than_a_batch_keeps_600_steps_one_shot():
+    # 300 rows: ~135 training rows per model, less than a batch of 256: 600 steps (one pass
+    # each); 700 rows: ~315 rows per model, a full batch each: 150 steps (2 a pass)
+    assert _steps(300, one_shot=True) == [600, 600]
+    assert _steps(700, one_shot=True) == [2 * math.ceil(ONE_SHOT_MIN_STEPS / 2)] * 2
+    # min_steps set: followed on any table
+    assert _steps(300, one_shot=True, min_steps=40) == [40, 40]
 
 
 def test_two_passes_at_least_and_max_steps_caps():
@@ -54,14 +51,15 @@ def test_two_passes_at_least_and_max_steps_caps():
 
 
 def test_the_steps_used_are_kept_in_the_config():
-    assert _fit(300, one_shot=True, max_steps=2).config.train.min_steps == ONE_SHOT_MIN_STEPS
-    assert _fit(300, max_steps=2).config.train.min_steps == TABLE_MIN_STEPS
-    assert _fit(300, one_shot=True, min_steps=7, max_steps=2).config.train.min_steps == 7
+    assert _fit(700, one_shot=True, max_steps=2).config.train.min_steps == ONE_SHOT_MIN_STEPS
+    assert _fit(300, one_shot=True, max_steps=2).config.train.min_steps == TABLE_MIN_STEPS
+    assert _fit(700, max_steps=2).config.train.min_steps == TABLE_MIN_STEPS
+    assert _fit(700, one_shot=True, min_steps=7, max_steps=2).config.train.min_steps == 7
 
 
 def test_detect_without_a_model_fits_short_and_train_keeps_600(tmp_path):
     path = tmp_path / "t.csv"
-    _table(300).to_csv(path, index=False)
+    _table(700).to_csv(path, index=False)
     small = ["--set=model.d_model=8", "--set=model.n_layers=1", "--set=model.n_heads=1",
              "--set=train.max_steps=2", "--set=train.threads=1"]
     r = CliRunner().invoke(app, ["detect", str(path), "-o", str(tmp_path / "o.csv"),
