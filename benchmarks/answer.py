@@ -72,6 +72,20 @@ def timed(cmd: list[str]) -> float:
     return seconds
 
 
+def _without_out(args: list[str]) -> list[str]:
+    """The arguments less --out and its value (a machine path)."""
+    out, skip = [], False
+    for a in args:
+        if skip or a.startswith("--out="):
+            skip = False
+            continue
+        if a == "--out":
+            skip = True
+            continue
+        out.append(a)
+    return out
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rows", type=int, nargs="+", default=[1_000, 10_000, 100_000, 1_000_000])
@@ -97,7 +111,7 @@ def main(argv=None) -> int:
             print(f"{rows:9,d} {a_s:9.1f} {r['attnad_auroc']:6.3f} {i_s:9.1f} "
                   f"{r['iforest_auroc']:6.3f} {a_s / i_s:6.1f}", flush=True)
     args.out.write_text(json.dumps({
-        "command": "python benchmarks/answer.py " + " ".join(argv or sys.argv[1:]),
+        "command": " ".join(["python benchmarks/answer.py"] + _without_out(argv or sys.argv[1:])),
         "cpus": len(os.sched_getaffinity(0)), "python": platform.python_version(),
         "machine": platform.machine(), "results": results}, indent=1))
     return 0

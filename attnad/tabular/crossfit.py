@@ -87,7 +87,8 @@ def usable_folds(folds: np.ndarray, k: int, min_rows: int) -> bool:
 
 
 def merge_summaries(summaries: list[dict]) -> dict:
-    """One training summary for the model card and the CLI line: steps and seconds add up, rows
+    """One training summary for the model card and the CLI line: steps and seconds add up (the
+    caller replaces seconds by the wall time when the models trained at once), rows
     count each training row once (with K folds a row trains K - 1 models), losses are averaged,
     and the per-model summaries are kept."""
     if len(summaries) == 1:

@@ -13,6 +13,7 @@ scored by one that did not train on it (attnad.tabular.crossfit).
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pyarrow as pa
@@ -101,9 +102,12 @@ class TableDetector(Detector):
         self._check_size(table.num_rows, use_memory, use_marginal, source)
         enc = self.preprocessor_.transform(cols)
         self.profile_ = table_profile(enc, self.preprocessor_, invalid, table.num_rows)
+        began = time.perf_counter()
         summaries, started = self._train_models(enc, progress, start, ddp)
         self.model_ = self.models_[0]
         self.training_ = merge_summaries(summaries)
+        self.training_["seconds"] = round(time.perf_counter() - began, 3)  # the models may train
+        # at once: the wall time, not their sum (each model's own is in cross_fit.models)
         self.training_["invalid_cells"] = invalid
         self.training_["fingerprint"] = data_fingerprint(table, self.schema_)
         if started is not None:
