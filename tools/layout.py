@@ -20,8 +20,9 @@ from pathlib import Path
 # A module may import modules on its own floor or lower ones, never higher ones.
 # Longest dotted prefix wins; the root package "attnad" matches only itself (its __init__).
 FLOORS = {
-    # 0: the package __init__ and leaf helpers (errors, progress, metrics, limits)
+    # 0: the package __init__ and leaf helpers (errors, progress, metrics, limits, parallel)
     "attnad": 0, "attnad.errors": 0, "attnad.progress": 0, "attnad.metrics": 0, "attnad.limits": 0,
+    "attnad.parallel": 0,
     # 1: configuration schema and loading
     "attnad.config": 1,
     # 2: building blocks: data I/O, models, robust statistics, thresholds, artifacts, SVG
