@@ -8,8 +8,9 @@ nothing to training (benchmarks/results/answer.md). Independent work (the cross-
 training, the row chunks of a scoring batch) needs no splitting of operations: each piece runs
 whole on its own thread with one torch thread, and torch releases the GIL inside its operations.
 
-Each piece runs with torch's intra-op threads set to `threads_each` on its own thread (OpenMP
-keeps that setting per thread), so the process never runs more threads than it was given.
+Each worker sets torch's intra-op threads on its own thread (OpenMP keeps that setting per
+thread) to the caller's count shared out among the workers, so the process never runs more
+threads than it was given.
 
     results = run_parallel([lambda: fit(0), lambda: fit(1)], workers=2)
 """
