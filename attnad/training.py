@@ -44,7 +44,7 @@ class TrainSummary:
 
 def prefetch_fit_imports() -> threading.Thread:
     """Import in the background what a fit needs later: torch's compiler front end (torch.optim
-    and the model-size check load it, ~1 s) and then scipy.stats (the threshold's tail fit after
+    loads it at its first call, ~1 s) and then scipy.stats (the threshold's tail fit after
     training, ~1 s). The caller meanwhile reads the training file and then trains, mostly
     inside pyarrow and torch with the GIL released, so a one-shot `detect` of a small file waits
     less for its answer (benchmarks/answer.py). A caller that reaches one of these imports
