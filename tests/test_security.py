@@ -194,13 +194,20 @@ def test_the_rough_size_bounds_every_series_model(kind, extra, d, features, wind
 
 
 def test_a_small_model_is_counted_without_the_meta_device_nor_a_draw_from_the_generator():
-    from attnad.limits import rough_floats
+    from attnad.limits import SMALL_MODEL_FLOATS, rough_floats
     from attnad.models import build_model
     cfg = Config().model
-    build = lambda: build_model(cfg, 16, [3])  # noqa: E731
+    devices = []
+
+    def build():  # where the model is built: the default device inside count_parameters
+        devices.append(torch.empty(0).device.type)
+        return build_model(cfg, 16, [3])
+
     torch.manual_seed(5)
     expected = torch.rand(3)
     torch.manual_seed(5)
     fast = count_parameters(build, rough_floats(cfg, 17, 3))
     assert torch.equal(torch.rand(3), expected)  # the generator's state is as it was
     assert fast == count_parameters(build)  # the same count as on the meta device
+    assert devices == ["cpu", "meta"]  # small: on the CPU; no bound given: on the meta device
+    assert count_parameters(build, SMALL_MODEL_FLOATS) == fast and devices[-1] == "meta"
