@@ -47,6 +47,9 @@ class DataConfig(_Section):
     min_category_frequency: float = Field(0.001, ge=0, lt=1)  # rarer values share the rare slot
     time_column: str | None = None  # turns on time-series mode
     group_column: str | None = None  # one series per value (time-series mode)
+    context_columns: list[str] = []  # time-series mode: signals the model reads but does not
+    # score, such as commands or set-points: their switching explains the other signals and is
+    # not itself an anomaly (README, Time series)
     csv_delimiter: str = ","  # CSV field separator: one character, or "tab"
     encoding: str = "utf-8"  # CSV text encoding, e.g. latin-1, cp1252, utf-16
     decimal: Literal[".", ","] = "."  # decimal mark in CSV text: "," for 3,14 (many European
@@ -117,6 +120,8 @@ class AttentionPoolingConfig(_Section):
     # (timeseries.yaml)
     input_level: Literal["local", "window", "entity"] = "local"  # what each window's level is
     # read against: the recent level, the window's own, the training centre (timeseries.yaml)
+    signal_terms: Literal["typical", "bounded"] = "typical"  # a signal's term in a row score
+    # (timeseries.yaml)
 
 
 class TemporalTransformerConfig(_Section):
@@ -138,6 +143,9 @@ class TemporalTransformerConfig(_Section):
     # (timeseries.yaml)
     input_level: Literal["local", "window", "entity"] = "local"  # what each window's level is
     # read against: the recent level, the window's own, the training centre (timeseries.yaml)
+    signal_terms: Literal["typical", "bounded"] = "typical"  # a signal's term in a row score: its
+    # error over its typical error, or that bounded by the error's surprise among the signal's
+    # training errors (ranks better, but flags more normal rows: timeseries.yaml)
     latents: int = Field(0, ge=0, le=256)  # > 0: windows are rebuilt from this many latents
     latent_dim: int = Field(4, ge=1, le=1024)  # numbers kept per latent (timeseries.yaml)
 
@@ -334,6 +342,9 @@ def validate_consistency(cfg: Config, source: str = "config") -> Config:
         raise ConfigError(f"{source}: data.group_column and data.time_column must differ")
     if cfg.threshold.method == "fixed" and cfg.threshold.value is None:
         raise ConfigError(f"{source}: threshold.value is required when threshold.method is fixed")
+    if cfg.data.context_columns and not timeseries:
+        raise ConfigError(f"{source}: data.context_columns needs time-series mode "
+                          "(data.time_column); a table's columns are all scored")
     if cfg.threshold.per_entity and not timeseries:
         raise ConfigError(f"{source}: threshold.per_entity needs time-series mode "
                           "(data.time_column); a table has no entities")

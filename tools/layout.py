@@ -27,6 +27,7 @@ FLOORS = {
     "attnad.config": 1,
     # 2: building blocks: data I/O, models, robust statistics, thresholds, artifacts, SVG
     "attnad.data": 2, "attnad.models": 2, "attnad.robust": 2, "attnad.threshold": 2,
+    "attnad.surprise": 2,
     "attnad.artifact": 2, "attnad.explanation": 2, "attnad.report.svg": 2,
     # 3: training and transfer loops; score/train/crossfit are the old names of today's tree
     "attnad.training": 3, "attnad.transfer": 3,

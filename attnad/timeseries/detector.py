@@ -92,7 +92,9 @@ class SeriesDetector(Detector):
                             entities, {"center": p_center.tolist(), "scale": p_scale.tolist()},
                             signal_masks=mc.signal_masks, span_masks=mc.span_masks,
                             row_score=mc.row_score, error_units=mc.error_units,
-                            input_level=mc.input_level, level_half_life=half_life)
+                            input_level=mc.input_level, level_half_life=half_life,
+                            signal_terms=mc.signal_terms,
+                            context=list(cfg.data.context_columns))
         state.pooled["error_scale"] = [1.0] * state.n_errors
         # typical errors on the training rows, per entity and pooled -> error scales -> threshold
         scorer = SeriesScorer(self.model_, state, self.device_, normalise=False)

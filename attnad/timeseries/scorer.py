@@ -77,7 +77,8 @@ class SeriesScorer:
         for key, rows, err in chunks:
             if self.normalise:
                 scale = self.state.lookup([key], "error_scale")[0]
-                scores, contrib = row_scores(err, scale, len(self.state.features))
+                scores, contrib = row_scores(err, scale, len(self.state.features),
+                                             self.state.tails, self.state.scored)
                 out.append((key, rows, scores, contrib))
             else:
                 out.append((key, rows, None, err))

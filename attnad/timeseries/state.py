@@ -15,12 +15,13 @@ row" on every machine and one threshold fits all entities.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
 from attnad.data.preprocess import squash
 from attnad.robust import column_center_scale, error_floor, normalised_mean, trimmed_mean
+from attnad.surprise import TermTails
 
 MIN_ENTITY_ROWS = 32  # fewer training rows: the entity's inputs use the pooled statistics
 SHRINK_ROWS = 200  # error scales are pulled towards the pooled ones with this weight in rows
@@ -50,6 +51,11 @@ class SeriesState:
     input_level: str = "entity"  # "window" / "local": the level each window is read against
     # (model.input_level; models saved before the option existed read it as it is)
     level_half_life: float = 0.0  # input_level local: half-life in steps of the recent level
+    signal_terms: str = "typical"  # "bounded": a signal's term is at most its error's surprise
+    # (model.signal_terms; models saved before the option existed divided by the typical error)
+    term_tails: dict | None = None  # signal_terms bounded: attnad.surprise.TermTails
+    context: list[str] = field(default_factory=list)  # signals read but not scored
+    # (data.context_columns)
 
     @property
     def n_families(self) -> int:
@@ -67,12 +73,39 @@ class SeriesState:
         s = cls(**d)
         if s.input_level not in ("entity", "window", "local"):
             raise ValueError(f"input_level {s.input_level!r} is not one this version knows")
+        unknown = [c for c in s.context if c not in s.features]
+        if unknown or len(s.context) >= len(s.features):
+            raise ValueError(f"context signals {s.context} do not fit the features")
+        if s.signal_terms not in ("typical", "bounded"):
+            raise ValueError(f"signal_terms {s.signal_terms!r} is not one this version knows")
+        if s.signal_terms == "bounded":
+            if s.term_tails is None:
+                raise ValueError("signal_terms bounded needs term_tails")
+            s.set_tails(TermTails.from_dict(s.term_tails, s.n_errors))
         for stats in [s.pooled, *s.entities.values()]:
             for k, n in (("center", len(s.features)), ("scale", len(s.features)),
                          ("error_scale", s.n_errors)):
                 if len(stats[k]) != n:
                     raise ValueError(f"{k} has {len(stats[k])} values, expected {n}")
         return s
+
+    @property
+    def scored(self) -> np.ndarray | None:
+        """(K,) bool: which error terms count in a row's score; None when all do."""
+        if not self.context:
+            return None
+        signal = np.array([f not in self.context for f in self.features])
+        return np.tile(signal, self.n_families)
+
+    @property
+    def tails(self) -> TermTails | None:
+        """The signals' training term distributions (signal_terms bounded), else None."""
+        return getattr(self, "_tails", None) if self.signal_terms == "bounded" else None
+
+    def set_tails(self, tails: TermTails) -> None:
+        """Keep `tails` and their JSON form (`term_tails`, saved with the model)."""
+        self._tails = tails
+        self.term_tails = tails.to_dict()
 
     def lookup(self, keys: list[str], what: str) -> np.ndarray:
         """(len(keys), F) statistics; unseen entities get the pooled ones."""
@@ -88,11 +121,22 @@ def scaled(raw: np.ndarray, center: np.ndarray, scale: np.ndarray) -> tuple[np.n
     return squash(np.where(miss, 0.0, z)).astype(np.float32), miss
 
 
-def row_scores(err: np.ndarray, error_scale: np.ndarray, n_features: int
+def row_scores(err: np.ndarray, error_scale: np.ndarray, n_features: int,
+               tails: TermTails | None = None, scored: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
-    """Row score = mean of the normalised errors (n, K); a signal's contribution is the sum of its
-    terms (K = F, or F per error family), shape (n, F).
+    """Row score = mean of the signals' terms (n, K): errors over typical errors, with `tails` each
+    at most its surprise among the signal's training terms (attnad.surprise). A
+    signal's contribution is the sum of its terms (K = F, or F per error family), shape (n, F).
+    `scored` (K,) bool: the terms that count (data.context_columns leaves signals out); the others
+    neither add to the score nor get a contribution.
     A row whose signals are all missing has no evidence against it and scores 0."""
+    if scored is not None:
+        err = np.where(scored, err, np.nan)
+    if tails is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = err / error_scale
+        err = np.fmin(ratio, tails.surprise(ratio))  # NaN (no error) stays NaN
+        error_scale = 1.0
     score, terms = normalised_mean(err, error_scale, axis=1)
     return score, terms.reshape(len(terms), -1, n_features).sum(1)
 
@@ -121,19 +165,23 @@ def input_statistics(keys: np.ndarray, raw: np.ndarray):
 
 def fit_error_scales(state: SeriesState, keys: np.ndarray, err: np.ndarray) -> np.ndarray:
     """Set the pooled and per-entity error scales from the training rows' errors (n, K), NaN on
-    rows left out of calibration; returns each row's training score."""
+    rows left out of calibration, and with signal_terms bounded the terms' training
+    distributions (pooled over entities: each entity's terms are in its own typical errors);
+    returns each row's training score."""
     pooled, _ = trimmed_mean(err, SCALE_TRIM)
     floor = error_floor(pooled, ERROR_FLOOR)
     pooled = np.maximum(np.where(np.isfinite(pooled), pooled, floor), floor)
     state.pooled["error_scale"] = pooled.tolist()
-    train_scores = np.empty(len(keys))
+    scales = np.empty_like(err)
     for s, e in zip(*entity_bounds(keys)):
         typ, n = trimmed_mean(err[s:e], SCALE_TRIM)
         typ = np.where(np.isfinite(typ), typ, pooled)
         shrunk = np.maximum((n * typ + SHRINK_ROWS * pooled) / (n + SHRINK_ROWS), floor)
         state.entities[str(keys[s])]["error_scale"] = shrunk.tolist()
-        train_scores[s:e] = row_scores(err[s:e], shrunk, len(state.features))[0]
-    return train_scores
+        scales[s:e] = shrunk
+    if state.signal_terms == "bounded":
+        state.set_tails(TermTails.fit(err / scales))
+    return row_scores(err, scales, len(state.features), state.tails, state.scored)[0]
 
 
 def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, window: int
