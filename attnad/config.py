@@ -86,6 +86,8 @@ class TabularTransformerConfig(_Section):
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
     memory_weight: float = Field(1.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
     marginal_weight: float = Field(1.0, ge=0, le=1000)  # weight of per-column tail surprise (0 = off)
+    combine: Literal["zscore", "surprise"] = "zscore"  # how the score's parts are added: as robust
+    # z-scores, or each as its surprise among the training rows' own scores (tabular.yaml)
 
 
 class LeaveOneOutConfig(_Section):
@@ -99,6 +101,8 @@ class LeaveOneOutConfig(_Section):
     n_memories: int = Field(32, ge=0, le=1024)  # random memories averaged (0 = no row attention)
     memory_weight: float = Field(1.0, ge=0, le=1000)  # weight of row attention vs cell reconstruction
     marginal_weight: float = Field(1.0, ge=0, le=1000)  # weight of per-column tail surprise (0 = off)
+    combine: Literal["zscore", "surprise"] = "zscore"  # how the score's parts are added: as robust
+    # z-scores, or each as its surprise among the training rows' own scores (tabular.yaml)
 
 
 class AttentionPoolingConfig(_Section):

@@ -133,7 +133,8 @@ class TableDetector(Detector):
         for scorer, idx in zip(self.scorers, calib_groups):
             recon[idx] = scorer.normalise(raw[idx]).mean(axis=1)
         parts = self._component_scores(calib, recon)
-        self.components_ = {name: {**fit_component_scale(v), "weight": weights[name]}
+        surprise = getattr(cfg.model, "combine", "zscore") == "surprise"
+        self.components_ = {name: {**fit_component_scale(v, surprise), "weight": weights[name]}
                             for name, v in parts.items()}
         self.threshold_ = fit_threshold(combine_components(parts, self.components_),
                                         cfg.threshold)

@@ -18,6 +18,7 @@ from attnad.data.preprocess import Encoded
 from attnad.models.masked import MaskedCellModel
 from attnad.parallel import cpu_workers, for_chunks
 from attnad.robust import error_floor, normalised_mean, spread, trimmed_mean
+from attnad.surprise import TermTails
 from attnad.tabular.training import to_tensors
 
 CPU_ROWS = 256  # rows per model call on CPU, all masks: fast at every size measured from 64 to
@@ -86,23 +87,34 @@ def fit_error_scale(mask_errors: np.ndarray, trim: float = ERROR_TRIM) -> np.nda
     return np.maximum(scale, error_floor(scale[hidden], ERROR_FLOOR))
 
 
-def fit_component_scale(train_scores: np.ndarray) -> dict:
+def fit_component_scale(train_scores: np.ndarray, surprise: bool = False) -> dict:
     """Centre and robust spread of one score component on training rows, so components on
     different scales (squared errors, free energies) can be added. The centre is the
     interpolated 0.5 quantile (not np.median, which can differ in the last bit), as every
-    saved model was calibrated with."""
+    saved model was calibrated with. With `surprise`, also the component's training distribution
+    (attnad.surprise.TermTails), so it is added as its surprise among the training rows' own."""
     s = np.asarray(train_scores, dtype=np.float64)
     s = s[np.isfinite(s)]
     if s.size == 0:
         return {"center": 0.0, "scale": 1.0}
     q1, med, q3 = np.quantile(s, [0.25, 0.5, 0.75])
-    return {"center": float(med), "scale": spread(q1, q3, np.std(s))}
+    out = {"center": float(med), "scale": spread(q1, q3, np.std(s))}
+    if surprise:
+        out["tails"] = TermTails.fit(s[:, None]).to_dict()
+    return out
 
 
 def combine_components(parts: dict[str, np.ndarray], components: dict) -> np.ndarray:
-    """Weighted sum of robustly standardised components: higher = more anomalous."""
+    """Weighted sum of the components, higher = more anomalous: each as a robust z-score, or,
+    where its training distribution was kept (model.combine: surprise), as its surprise among
+    the training rows' own scores. A component with heavy tails then cannot swamp the others at
+    the top of the ranking (benchmarks/results/accuracy_issue23.md)."""
     total = None
     for name, c in components.items():
-        z = c["weight"] * (parts[name] - c["center"]) / c["scale"]
+        if "tails" in c:
+            tails = TermTails.from_dict(c["tails"], 1)
+            z = c["weight"] * tails.surprise(np.asarray(parts[name], np.float64)[:, None])[:, 0]
+        else:
+            z = c["weight"] * (parts[name] - c["center"]) / c["scale"]
         total = z if total is None else total + z
     return np.nan_to_num(total, nan=0.0, posinf=1e12, neginf=-1e12).astype(np.float64)
