@@ -431,15 +431,19 @@ def attnad_config(args, data_cfg: dict):
 
 
 def run_attnad(args, data_cfg: dict, fit_df: pd.DataFrame, score_df: pd.DataFrame,
-               with_flags: bool = False):
+               with_flags: bool = False, res: "Result | None" = None):
     """attnad's scores of score_df; with ``with_flags`` also its flags at its own fitted
-    threshold (per entity when threshold.per_entity), as ``detect`` flags them."""
+    threshold (per entity when threshold.per_entity), as ``detect`` flags them. With ``res``,
+    the fit's seconds go to res.fit_seconds (the rest of res.seconds is scoring)."""
     from attnad.detector import Detector
     from attnad.threshold import row_thresholds
 
     cfg = attnad_config(args, data_cfg)
     # fitted on the rows it scores (protocol U on one file), as `attnad detect DATA` does
+    t0 = time.perf_counter()
     det = Detector(cfg).fit(fit_df, one_shot=fit_df is score_df)
+    if res is not None:
+        res.fit_seconds = time.perf_counter() - t0
     scores = np.asarray(det.score(score_df), dtype=np.float64).reshape(-1)
     if scores.size != len(score_df):
         raise RuntimeError(f"attnad returned {scores.size} scores for {len(score_df)} rows")
@@ -473,6 +477,7 @@ class Result:
     flag_rate: float | None = None  # share of scored steps flagged: long events can cover many ranges
     event_f1_by_gap: dict | None = None  # event F1 at other merge gaps (JSON only): the default's evidence
     seconds: float = float("nan")
+    fit_seconds: float | None = None  # attnad: the fit's share of seconds (JSON only)
     error: str | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -648,7 +653,7 @@ def run_tabular(ds: dict, data_dir: Path, args, detectors: list[str], log) -> li
                     reason = attnad_available()
                     if reason:
                         raise RuntimeError(reason)
-                    scores = run_attnad(args, {"label_column": LABEL}, fit_df, eval_df)
+                    scores = run_attnad(args, {"label_column": LABEL}, fit_df, eval_df, res=res)
                     res.seconds = time.perf_counter() - t0
                 else:
                     if prep_err:
@@ -739,7 +744,8 @@ def run_timeseries(ds: dict, data_dir: Path, args, detectors: list[str], log) ->
                 reason = attnad_available()
                 if reason:
                     raise RuntimeError(reason)
-                scores, flags = run_attnad(args, data_cfg, fit_df, score_df, with_flags=True)
+                scores, flags = run_attnad(args, data_cfg, fit_df, score_df, with_flags=True,
+                                           res=res)
             else:
                 if series is None:
                     tr, stats, _ = entity_series(fit_df, feats, ent, None)

@@ -23,11 +23,40 @@ LEVEL = 0.005  # AUROC differences below this count as level
 
 
 def family(name: str) -> str:
+    """A data set's family in the developer suite (and benchmarks/synthetic_tables.py's sets):
+    what accuracy is judged by, so one family's many sets do not decide alone."""
+    if name.startswith("synth_"):
+        return f"synthetic {name.split('_')[1]}"
     if name.startswith("nsl_kdd"):
         return "NSL-KDD"
     if any(name.startswith(f"adbench_{p}") for p in ("mvtec", "cifar10", "svhn")):
         return "embeddings"
-    return "ADBench classical"
+    if name.startswith("adbench_"):
+        return "ADBench classical"
+    prefix = name.split("_")[0]
+    return {"nab": "NAB", "smd": "SMD", "asd": "ASD", "smap": "SMAP/MSL", "msl": "SMAP/MSL",
+            "ucr": "UCR"}.get(prefix, prefix)
+
+
+def leave_one_family_out(scores: dict[str, dict[str, float]], default: str) -> dict[str, dict]:
+    """For each family: the candidate with the best mean of family means over the *other*
+    families, and how it does on this one against `default`. scores: candidate -> {set: value}.
+    A choice that only suits the family it was tuned on shows up as a loss here."""
+    cands = sorted(scores)
+    sets = sorted(set.intersection(*(set(v) for v in scores.values())))
+    fams = sorted({family(s) for s in sets})
+
+    def fam_mean(c, f):
+        return mean(scores[c][s] for s in sets if family(s) == f)
+
+    out = {}
+    for held in fams:
+        others = [f for f in fams if f != held]
+        pick = max(cands, key=lambda c: (mean(fam_mean(c, f) for f in others), c == default))
+        out[held] = {"chosen_on_others": pick, "held_out": fam_mean(pick, held),
+                     "default": fam_mean(default, held),
+                     "sets": sum(family(s) == held for s in sets)}
+    return out
 
 
 def load(specs: list[str]) -> dict[str, dict]:
