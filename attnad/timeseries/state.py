@@ -172,16 +172,20 @@ def fit_error_scales(state: SeriesState, keys: np.ndarray, err: np.ndarray) -> n
     floor = error_floor(pooled, ERROR_FLOOR)
     pooled = np.maximum(np.where(np.isfinite(pooled), pooled, floor), floor)
     state.pooled["error_scale"] = pooled.tolist()
-    scales = np.empty_like(err)
+    shrunk_of = []
     for s, e in zip(*entity_bounds(keys)):
         typ, n = trimmed_mean(err[s:e], SCALE_TRIM)
         typ = np.where(np.isfinite(typ), typ, pooled)
         shrunk = np.maximum((n * typ + SHRINK_ROWS * pooled) / (n + SHRINK_ROWS), floor)
         state.entities[str(keys[s])]["error_scale"] = shrunk.tolist()
-        scales[s:e] = shrunk
-    if state.signal_terms == "bounded":
-        state.set_tails(TermTails.fit(err / scales))
-    return row_scores(err, scales, len(state.features), state.tails, state.scored)[0]
+        shrunk_of.append((s, e, shrunk))
+    if state.signal_terms == "bounded":  # one copy of the errors, only for this option
+        state.set_tails(TermTails.fit(np.concatenate([err[s:e] / sh for s, e, sh in shrunk_of])))
+    train_scores = np.empty(len(keys))
+    for s, e, shrunk in shrunk_of:
+        train_scores[s:e] = row_scores(err[s:e], shrunk, len(state.features), state.tails,
+                                       state.scored)[0]
+    return train_scores
 
 
 def holdout_rows(starts_of: np.ndarray, ends_of: np.ndarray, fraction: float, window: int
