@@ -55,6 +55,7 @@ def test_a_model_combining_by_surprise_saves_loads_and_scores_the_same(tmp_path)
 
 
 def test_models_saved_before_the_option_add_z_scores():
+    assert Config.model_validate({}).model.combine == "zscore"  # the default: see tabular.yaml
     rng = np.random.default_rng(2)
     train = _parts(rng)
     old = {k: {**fit_component_scale(v), "weight": 1.0} for k, v in train.items()}
