@@ -1,17 +1,18 @@
 #!/usr/bin/env python
-"""Row-memory variants on the tabular suite, without refitting the model for each variant.
+"""Row-memory and combination variants on the tabular suite, without refitting the model.
 
 The row memory (attnad.models.memory) is fitted after the reconstruction models and is one of
-three robustly standardised components of a table's score, so a variant of it changes nothing
-else. `dump` fits the default detector once per data set and protocol (as benchmarks/accuracy.py
-does) and saves what the components need: the calibration rows' and scored rows' reconstruction
-and tail scores, every training row's vector, the scored rows' vectors and labels. `compare` then
-rebuilds the memory component for each variant from the vectors, recombines the three
-components exactly as the detector does, and prints per-family mean AUROC / AUPRC per variant.
+three score parts that are combined last, so a variant of either changes nothing else. `dump`
+fits the default detector once per data set and protocol (the splits and `Detector.fit` of
+benchmarks/accuracy.py) and saves what the parts need: the calibration rows' and scored rows'
+part scores, every training row's vector, the scored rows' vectors and labels. `compare` then
+rebuilds the memory part for each variant from the vectors, or combines the saved parts another
+way, exactly as the detector would, and prints per-family mean AUROC / AUPRC per variant with
+the leave-one-family-out check (the recombined default equals accuracy.py's attnad scores).
 
-    python benchmarks/memory_variants.py dump --protocol U --seed 0 --dir /tmp/mv
-    python benchmarks/memory_variants.py compare --dir /tmp/mv --protocol U --variants default \
-        4096x2 --json benchmarks/results/memory_variants.U.s0.json
+    python benchmarks/memory_variants.py dump --protocol U --seed 0 --dir DIR
+    python benchmarks/memory_variants.py compare --dir DIR --protocol U --variants default \
+        4096x2 tails --json OUT.json
 """
 
 from __future__ import annotations
@@ -61,18 +62,17 @@ def dump(args) -> None:
         t0 = time.perf_counter()
         det = Detector(cfg).fit(fit_df, one_shot=score_df is None)
         fit_s = time.perf_counter() - t0
-        inner = det
-        enc_fit, _ = inner.encode(fit_df)
+        enc_fit, _ = det.encode(fit_df)
         calib = enc_fit
         if len(enc_fit) > CALIBRATION_ROWS:  # the rows the fit calibrated on
             rng = np.random.default_rng(cfg.train.seed + 1)
             calib = enc_fit.take(np.sort(rng.choice(len(enc_fit), CALIBRATION_ROWS, replace=False)))
         t0 = time.perf_counter()
-        enc_score = enc_fit if score_df is None else inner.encode(eval_df)[0]
-        score_parts = inner._component_scores(enc_score)
+        enc_score = enc_fit if score_df is None else det.encode(eval_df)[0]
+        score_parts = det._component_scores(enc_score)
         score_s = time.perf_counter() - t0
-        calib_parts = score_parts if calib is enc_score else inner._component_scores(calib)
-        vec = inner.preprocessor_.row_vectors
+        calib_parts = score_parts if calib is enc_score else det._component_scores(calib)
+        vec = det.preprocessor_.row_vectors
         arrays = {"y": eval_df[acc.LABEL].to_numpy().astype(np.int8), "fit_vectors": vec(enc_fit)}
         if score_df is not None:
             arrays["score_vectors"] = vec(enc_score)
@@ -81,7 +81,7 @@ def dump(args) -> None:
         np.savez_compressed(
             path, **arrays, **{f"calib_{k}": v for k, v in calib_parts.items()},
             **{f"score_{k}": v for k, v in score_parts.items()},
-            components=json.dumps(inner.components_), fit_seconds=fit_s, score_seconds=score_s)
+            components=json.dumps(det.components_), fit_seconds=fit_s, score_seconds=score_s)
         print(f"{name} {args.protocol} s{args.seed}: fit {fit_s:.1f}s score {score_s:.1f}s", flush=True)
 
 

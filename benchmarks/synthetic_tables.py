@@ -14,8 +14,8 @@ For each source table, a Gaussian mixture is fitted to its normal rows (componen
 Each set gets min(2,000, its normal rows) normal rows and 5% anomalies, as Parquet with the
 suite's label column, plus a manifest.json, so `benchmarks/accuracy.py --data DIR` runs on it.
 
-    python benchmarks/synthetic_tables.py --out /tmp/synth --seed 0
-    python benchmarks/accuracy.py --data /tmp/synth --suite tabular
+    python benchmarks/synthetic_tables.py --out DIR --seed 0
+    python benchmarks/accuracy.py --data DIR --suite tabular
 """
 
 from __future__ import annotations
