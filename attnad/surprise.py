@@ -8,8 +8,9 @@ Dividing an error by its typical training size treats every signal as if its err
 normal's tails. A binary command signal beside spacecraft telemetry has none: it is off in all
 but a handful of training rows, so its typical error is almost nothing, and each time it switches
 in the normal stretches of a new file its error counts thousands of typical errors. Read against
-the signal's own training errors, a switch that happened in one training row in two thousand is
-worth about log(2000) = 7.6. The same holds for a table's score parts: one with rare huge values
+the signal's own training errors, a switch counts a few nats: in smap_A-4, command switches of
+up to 27,600 typical errors count at most 4 to 7 (the top 5% is worth log(20) = 3.0, and each
+mean excess past it one more). The same holds for a table's score parts: one with rare huge values
 swamps the others at the top of the ranking when parts are added as z-scores.
 
 For series, only as a bound (the term is the smaller of the typical-error ratio and its
@@ -36,17 +37,22 @@ NO_SPREAD = 1.0  # mean excess used where the training terms have no tail (all e
 # above them counts one nat per typical error
 
 
+def levels(tail: float, knots: int) -> np.ndarray:
+    """The surprise at each knot: 0 (every training row scored at least this) to -log(tail)."""
+    return np.linspace(0.0, np.log(1.0 / tail), knots)
+
+
 class TermTails:
     def __init__(self, knots: np.ndarray, excess: np.ndarray, tail: float = TAIL):
         self.knots = np.asarray(knots, np.float64)  # (K, KNOTS), nondecreasing per row
         self.excess = np.asarray(excess, np.float64)  # (K,) mean excess over the top knot
         self.tail = float(tail)
-        self.levels = np.linspace(0.0, np.log(1.0 / self.tail), self.knots.shape[1])
+        self.levels = levels(self.tail, self.knots.shape[1])
 
     @classmethod
     def fit(cls, terms: np.ndarray) -> "TermTails":
         """From the training rows' terms (n, K), NaN where a row has none for a signal."""
-        levels = np.linspace(0.0, np.log(1.0 / TAIL), KNOTS)
+        at = levels(TAIL, KNOTS)
         K = terms.shape[1]
         knots = np.zeros((K, KNOTS))
         excess = np.full(K, NO_SPREAD)
@@ -55,7 +61,7 @@ class TermTails:
             a = a[np.isfinite(a)]
             if a.size == 0:
                 continue
-            knots[k] = np.quantile(a, 1.0 - np.exp(-levels))
+            knots[k] = np.quantile(a, 1.0 - np.exp(-at))
             over = a[a > knots[k, -1]] - knots[k, -1]
             if over.size and over.mean() > 0:
                 excess[k] = over.mean()

@@ -121,6 +121,14 @@ def compare(before: dict, after: dict) -> tuple[list[str], dict]:
     return lines, summary
 
 
+def write_report(text: str, summary: dict, out: Path | None) -> None:
+    """Print the Markdown; with `out`, also write it there and the summary as JSON beside it."""
+    print(text)
+    if out:
+        out.write_text(text + "\n")
+        out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--before", nargs="+", required=True, metavar="LABEL=JSON")
@@ -132,11 +140,7 @@ def main(argv=None) -> int:
     if not lines:
         print("no label and protocol in common", file=sys.stderr)
         return 2
-    text = "\n".join([f"# {args.title}", ""] + lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_report("\n".join([f"# {args.title}", ""] + lines), summary, args.out)
     return 0
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from accuracy_compare import family, leave_one_family_out, mean  # noqa: E402
+from accuracy_compare import family, leave_one_family_out, mean, write_report  # noqa: E402
 
 LOSS = 0.05  # AUROC by which a baseline must beat attnad on a set to be listed
 
@@ -131,11 +131,7 @@ def main(argv=None) -> int:
     for label in sorted(set(before) & set(after) & set(base)):
         more, summary[label] = seed_report(label, before[label], after[label], base[label])
         lines += more
-    text = "\n".join(lines)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
-        args.out.with_suffix(".json").write_text(json.dumps(summary, indent=1) + "\n")
+    write_report("\n".join(lines), summary, args.out)
     return 0
 
 

@@ -33,7 +33,7 @@ def series_schema(table: pa.Table, data_cfg, source: str) -> tuple[Schema, list[
     features = [c.name for c in schema.modelled]
     if not features:
         raise DataError(f"{source}: no numeric or boolean column to model as a signal")
-    context = list(getattr(data_cfg, "context_columns", []) or [])
+    context = data_cfg.context_columns
     missing = [c for c in context if c not in features]
     if missing:
         raise DataError(f"{source}: data.context_columns {missing} are not numeric or boolean "
